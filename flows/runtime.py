@@ -1,0 +1,39 @@
+"""The database a command works on: the embedded server or DATABASE_URL, with its schema checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from flows.settings import Settings
+from loaders import database
+
+
+@dataclass(frozen=True)
+class Database:
+    """An engine plus where it came from."""
+
+    engine: Engine
+    url: str
+    embedded: bool
+
+
+def open_database(settings: Settings, *, check_schema: bool = True) -> Database:
+    """Connect to DATABASE_URL, or start the embedded server and migrate it to the latest schema.
+
+    On a server named by DATABASE_URL migrations run only through `erp-sync db upgrade`, so a
+    schema behind the code raises SchemaBehindError instead of being changed behind the back
+    of whoever runs that server.
+    """
+    embedded = settings.database_url is None
+    url = (
+        database.start_embedded_server(settings.home)
+        if settings.database_url is None
+        else settings.database_url
+    )
+    engine = database.create_db_engine(url)
+    database.check_connection(engine, url)
+    if check_schema:
+        database.ensure_schema_current(engine, migrate=embedded)
+    return Database(engine=engine, url=url, embedded=embedded)

@@ -1,0 +1,51 @@
+"""Settings of erp-sync, read once from the environment with pydantic-settings."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    """Where the embedded database and other state live when ERP_SYNC_HOME is unset."""
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "erp-sync"
+
+
+class Settings(BaseSettings):
+    """Every knob of erp-sync; each one is an environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="ERP_SYNC_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL"),
+        description=(
+            "PostgreSQL server to use (postgresql://user:password@host:port/db). "
+            "Unset: an embedded PostgreSQL is started with its data under ERP_SYNC_HOME."
+        ),
+    )
+    home: Path = Field(
+        default_factory=_default_home,
+        description="State directory: the embedded database lives in <home>/pgdata.",
+    )
+    report_dir: Path = Field(
+        default=Path("reports"),
+        description="Where run folders (<report-dir>/<run_id>/) are written when --report-dir is not given.",
+    )
+    sync_concurrency: int = Field(
+        default=4,
+        ge=1,
+        description="How many organisations the nightly sync imports in parallel.",
+    )
+    log_level: str = Field(default="INFO", description="Log level of erp-sync's own loggers.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

@@ -1,0 +1,163 @@
+"""The database tables as SQLAlchemy Core metadata: the source for Alembic and for the loaders."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import CITEXT, JSONB, UUID
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+RUN_STATUSES = ("running", "succeeded", "partial", "skipped", "rejected", "failed")
+
+
+def _uuid_pk() -> Column:
+    return Column("id", UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid())
+
+
+def _created_at() -> Column:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def _updated_at() -> Column:
+    return Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+org = Table(
+    "org",
+    metadata,
+    _uuid_pk(),
+    Column("slug", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    _created_at(),
+)
+
+customer = Table(
+    "customer",
+    metadata,
+    _uuid_pk(),
+    Column("org_id", UUID(as_uuid=True), ForeignKey("org.id"), nullable=False),
+    Column("erp_customer_number", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("email", CITEXT),
+    Column("default_currency", CHAR(3), nullable=False),
+    Column("default_language", Text, nullable=False),
+    Column("billing_address", JSONB(none_as_null=True)),
+    Column("shipping_address", JSONB(none_as_null=True)),
+    Column("notes", Text),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    _created_at(),
+    _updated_at(),
+    # Leads with org_id, so it is also the tenant index of this table.
+    UniqueConstraint("org_id", "erp_customer_number"),
+)
+
+customer_contact = Table(
+    "customer_contact",
+    metadata,
+    _uuid_pk(),
+    Column("org_id", UUID(as_uuid=True), ForeignKey("org.id"), nullable=False, index=True),
+    Column(
+        "customer_id",
+        UUID(as_uuid=True),
+        ForeignKey("customer.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("email", CITEXT, nullable=False),
+    Column("name", Text),
+    Column("phone", Text),
+    Column("role", Text),
+    Column("is_primary", Boolean, nullable=False, server_default=text("false")),
+    _created_at(),
+    _updated_at(),
+    UniqueConstraint("customer_id", "email"),
+    Index(
+        "uq_customer_contact_one_primary",
+        "customer_id",
+        unique=True,
+        postgresql_where=text("is_primary"),
+    ),
+)
+
+import_run = Table(
+    "import_run",
+    metadata,
+    _uuid_pk(),
+    Column("org_id", UUID(as_uuid=True), ForeignKey("org.id"), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("mode", Text, nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("forced", Boolean, nullable=False, server_default=text("false")),
+    Column("status", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("encoding", Text),
+    Column("delimiter", Text),
+    Column("rows_read", Integer, nullable=False, server_default=text("0")),
+    Column("rows_valid", Integer, nullable=False, server_default=text("0")),
+    Column("rows_rejected", Integer, nullable=False, server_default=text("0")),
+    Column("customers_inserted", Integer, nullable=False, server_default=text("0")),
+    Column("customers_updated", Integer, nullable=False, server_default=text("0")),
+    Column("customers_unchanged", Integer, nullable=False, server_default=text("0")),
+    Column("customers_deactivated", Integer, nullable=False, server_default=text("0")),
+    Column("customers_reactivated", Integer, nullable=False, server_default=text("0")),
+    Column("customers_rejected", Integer, nullable=False, server_default=text("0")),
+    Column("contacts_inserted", Integer, nullable=False, server_default=text("0")),
+    Column("contacts_updated", Integer, nullable=False, server_default=text("0")),
+    Column("contacts_unchanged", Integer, nullable=False, server_default=text("0")),
+    Column("issues_by_code", JSONB(none_as_null=True), nullable=False),
+    Column("file_errors", JSONB(none_as_null=True), nullable=False),
+    Column("report_dir", Text),
+    Column("summary", JSONB(none_as_null=True), nullable=False),
+    CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
+    CheckConstraint("mode IN ('upsert', 'full')", name="mode"),
+    Index("ix_import_run_org_id_sha256", "org_id", "sha256"),
+    Index("ix_import_run_org_id_started_at", "org_id", text("started_at DESC")),
+)
+
+import_issue = Table(
+    "import_issue",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column(
+        "run_id",
+        UUID(as_uuid=True),
+        ForeignKey("import_run.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("org_id", UUID(as_uuid=True), ForeignKey("org.id"), nullable=False, index=True),
+    Column("line", BigInteger),
+    Column("erp_customer_number", Text),
+    Column("column_name", Text),
+    Column("value", Text),
+    Column("code", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    CheckConstraint("severity IN ('error', 'warning')", name="severity"),
+)

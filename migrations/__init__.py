@@ -1,0 +1,1 @@
+"""Alembic migrations of erp-sync's schema."""
