@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -139,6 +140,175 @@ def _valid_slug(slug: str) -> bool:
     import re
 
     return re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", slug) is not None
+
+
+# --- import, runs, report -------------------------------------------------------------------
+
+
+def _rate(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not 0 <= value <= 1:
+        raise click.BadParameter(f"{value:g} is not a rate between 0 and 1", ctx, param)
+    return value
+
+
+def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options shared by `import` and `sync`."""
+    decorators = [
+        click.option(
+            "--mode",
+            type=click.Choice(["upsert", "full"]),
+            default="upsert",
+            show_default=True,
+            help="full: the file is the complete customer list (deactivate the others).",
+        ),
+        click.option("--dry-run", is_flag=True, help="Do everything and write the reports, "
+                     "but change no customer or contact."),
+        click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Where run folders go (default ERP_SYNC_REPORT_DIR, else ./reports)."),
+        click.option("--max-error-rate", type=float, callback=_rate, metavar="R",
+                     help="Reject the whole file when rejected rows / data rows > R (0..1)."),
+        click.option("--max-deactivate-rate", type=float, callback=_rate, metavar="R",
+                     help="Full mode: reject the file when deactivations / active customers > R."),
+        click.option("--force", is_flag=True,
+                     help="Apply the file even if the same bytes were applied before."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print the summary as JSON instead of the human summary."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--org", "org_slug", required=True, help="The organisation's slug.")
+@import_options
+def import_command(file: Path, org_slug: str, as_json: bool, **options: Any) -> int:
+    """Import one ERP export FILE for an organisation, as a Prefect flow run.
+
+    Exit codes: 0 succeeded or skipped, 1 partial, 2 usage error, 3 rejected, 4 failed.
+    """
+    from flows.importing import EXIT_CODES
+    from loaders.orgs import get_org
+
+    if not file.is_file():
+        raise UsageError(f"no such file: {file}")
+    handle = _database()
+    with handle.engine.connect() as conn:
+        get_org(conn, org_slug)  # unknown organisation: exit 2 before any run starts
+    import_options_ = _build_options(options)
+    from flows.import_flow import import_file
+
+    summary = import_file(str(file), org_slug, import_options_)
+    _print_summary(summary, as_json=as_json)
+    return EXIT_CODES[summary["status"]]
+
+
+def _build_options(options: dict[str, Any]) -> Any:
+    from flows.importing import ImportOptions
+
+    report_dir = options.pop("report_dir", None) or get_settings().report_dir
+    return ImportOptions(report_dir=Path(report_dir), **options)
+
+
+def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    click.echo(format_summary(summary))
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The short human summary of a run (figures only: no emails, phones or values)."""
+    rows, customers, contacts = summary["rows"], summary["customers"], summary["contacts"]
+    dry = " (dry run: nothing changed)" if summary["dry_run"] else ""
+    lines = [
+        f"{summary['org']}: {Path(summary['source']).name}: {summary['status'].upper()}{dry}"
+        f"  run {summary['run_id']}",
+    ]
+    if summary["status"] == "skipped":
+        lines.append("  the same file was already applied for this organisation "
+                     "(use --force to apply it again)")
+    for error in summary["file_errors"]:
+        lines.append(f"  file error [{error['code']}]: {error['message']}")
+    if summary.get("encoding"):
+        delimiter = {"\t": "tab"}.get(summary["delimiter"], summary["delimiter"])
+        lines.append(f"  input      {summary['encoding']}, delimiter {delimiter!r}")
+    lines += [
+        f"  rows       read {rows['read']}, valid {rows['valid']}, rejected {rows['rejected']}",
+        f"  customers  inserted {customers['inserted']}, updated {customers['updated']}, "
+        f"unchanged {customers['unchanged']}, deactivated {customers['deactivated']}, "
+        f"reactivated {customers['reactivated']}, rejected {customers['rejected']}",
+        f"  contacts   inserted {contacts['inserted']}, updated {contacts['updated']}, "
+        f"unchanged {contacts['unchanged']}",
+    ]
+    if summary["issues_by_code"]:
+        issues = ", ".join(f"{code} {n}" for code, n in summary["issues_by_code"].items())
+        lines.append(f"  issues     {issues}")
+    for warning in summary.get("warnings", []):
+        lines.append(f"  warning    {warning}")
+    lines.append(f"  reports    {summary['report_dir']}")
+    return "\n".join(lines)
+
+
+@cli.command("runs")
+@click.option("--org", "org_slug", help="Only this organisation's runs.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def runs_command(org_slug: str | None, limit: int, as_json: bool) -> None:
+    """List past runs, newest first."""
+    from loaders.orgs import get_org
+    from loaders.runs import list_runs
+
+    handle = _database()
+    with handle.engine.connect() as conn:
+        if org_slug is not None:
+            get_org(conn, org_slug)
+        summaries = list_runs(conn, org_slug, limit)
+    if as_json:
+        click.echo(json.dumps(summaries, indent=2, ensure_ascii=False))
+        return
+    if not summaries:
+        click.echo("no runs yet")
+        return
+    click.echo(format_runs_table(summaries))
+
+
+def format_runs_table(summaries: list[dict[str, Any]]) -> str:
+    """A fixed-width table of runs for a terminal."""
+    header = ("started (UTC)", "org", "file", "status", "read", "valid", "rejected",
+              "ins", "upd", "same", "deact", "run id")
+    rows = []
+    for s in summaries:
+        status = s["status"] + (" (dry)" if s["dry_run"] else "")
+        rows.append((
+            s["started_at"][:19].replace("T", " "), s["org"], Path(s["source"]).name, status,
+            str(s["rows"]["read"]), str(s["rows"]["valid"]), str(s["rows"]["rejected"]),
+            str(s["customers"]["inserted"]), str(s["customers"]["updated"]),
+            str(s["customers"]["unchanged"]), str(s["customers"]["deactivated"]), s["run_id"],
+        ))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    numeric = set(range(4, 11))
+    def fmt(r: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+        ).rstrip()
+    return "\n".join([fmt(header), *(fmt(r) for r in rows)])
+
+
+@cli.command("report")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary.json document.")
+def report_command(run_id: str, as_json: bool) -> None:
+    """Print one run's summary (RUN_ID, or a unique prefix of it)."""
+    from loaders.runs import get_run
+
+    handle = _database()
+    with handle.engine.connect() as conn:
+        summary = get_run(conn, run_id)
+    if summary is None:
+        raise UsageError(f"no run with id {run_id!r} (see `erp-sync runs`)")
+    _print_summary(summary, as_json=as_json)
 
 
 # --- entry point ------------------------------------------------------------------------------

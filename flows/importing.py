@@ -1,0 +1,303 @@
+"""One import, as plain functions: read, validate, load in one transaction, write reports.
+
+The Prefect flow in flows/import_flow.py wraps these steps as tasks; keeping them plain makes
+each one testable on its own and keeps Prefect at the edge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from flows.reading import RawExport, ReadError, read_export
+from loaders import reports, runs, upsert
+from loaders.exceptions import LoaderError
+from loaders.orgs import Organisation
+from validators import HeaderMap, Validated, resolve_header, validate_rows
+from validators.issues import empty_issues
+
+log = logging.getLogger(__name__)
+
+SUCCEEDED, PARTIAL, SKIPPED, REJECTED, FAILED = "succeeded", "partial", "skipped", "rejected", "failed"
+EXIT_CODES = {SUCCEEDED: 0, SKIPPED: 0, PARTIAL: 1, REJECTED: 3, FAILED: 4}
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """What the caller asked for (the options of `erp-sync import`)."""
+
+    mode: str = "upsert"
+    dry_run: bool = False
+    force: bool = False
+    report_dir: Path = Path("reports")
+    max_error_rate: float | None = None
+    max_deactivate_rate: float | None = None
+
+
+@dataclass
+class RunState:
+    """The run being built up; becomes summary.json."""
+
+    run_id: str
+    org: Organisation
+    source: Path
+    options: ImportOptions
+    started_at: datetime
+    sha256: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    status: str = FAILED
+    rows: dict[str, int] = field(default_factory=lambda: {"read": 0, "valid": 0, "rejected": 0})
+    counts: upsert.LoadCounts = field(default_factory=upsert.LoadCounts)
+    customers_rejected: int = 0
+    issues: pl.DataFrame = field(default_factory=empty_issues)
+    file_errors: list[dict[str, str]] = field(default_factory=list)
+    header: tuple[str, ...] = ()
+    rejected_rows: pl.DataFrame | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.options.report_dir / self.run_id
+
+    def reject(self, code: str, message: str) -> None:
+        self.status = REJECTED
+        self.file_errors.append({"code": code, "message": message})
+
+    def summary(self) -> dict[str, Any]:
+        """The contract's summary.json document."""
+        c = self.counts
+        by_code = (
+            self.issues.group_by("code").len().sort(["len", "code"], descending=[True, False])
+            if self.issues.height
+            else None
+        )
+        unknown = (
+            self.issues.filter(pl.col("code") == "unknown_column")["column"].to_list()
+            if self.issues.height
+            else []
+        )
+        return {
+            "run_id": self.run_id,
+            "org": self.org.slug,
+            "source": str(self.source),
+            "sha256": self.sha256,
+            "mode": self.options.mode,
+            "dry_run": self.options.dry_run,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": (self.finished_at or _now()).isoformat(),
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "rows": dict(self.rows),
+            "customers": {
+                "inserted": c.customers_inserted,
+                "updated": c.customers_updated,
+                "unchanged": c.customers_unchanged,
+                "deactivated": c.customers_deactivated,
+                "reactivated": c.customers_reactivated,
+                "rejected": self.customers_rejected,
+            },
+            "contacts": {
+                "inserted": c.contacts_inserted,
+                "updated": c.contacts_updated,
+                "unchanged": c.contacts_unchanged,
+            },
+            "issues_by_code": dict(by_code.iter_rows()) if by_code is not None else {},
+            "file_errors": list(self.file_errors),
+            "warnings": [f"unknown column {name!r} ignored" for name in unknown],
+            "report_dir": str(self.run_dir),
+        }
+
+
+class DeactivationBudgetExceeded(Exception):
+    """Full mode would deactivate more customers than --max-deactivate-rate allows."""
+
+
+class _DryRunRollback(Exception):
+    """Raised inside the transaction of a dry run so that nothing is kept."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of the file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def new_run(org: Organisation, source: Path, options: ImportOptions) -> RunState:
+    """Start the record of one run."""
+    return RunState(
+        run_id=str(uuid.uuid4()), org=org, source=source, options=options, started_at=_now()
+    )
+
+
+def already_applied(engine: Engine, state: RunState) -> bool:
+    """True (and the run marked skipped) when these bytes were applied before and not --force."""
+    state.sha256 = state.sha256 or file_sha256(state.source)
+    if state.options.force:
+        return False
+    with engine.connect() as conn:
+        previous = runs.find_applied_run(conn, state.org.id, state.sha256)
+    if previous is None:
+        return False
+    state.status = SKIPPED
+    log.info("file already applied by run %s; skipping", previous)
+    return True
+
+
+def read_step(state: RunState) -> RawExport | None:
+    """Read and decode the file; an unreadable file rejects the run."""
+    try:
+        raw = read_export(state.source)
+    except ReadError as exc:
+        state.reject(exc.code, exc.message)
+        return None
+    state.sha256 = raw.sha256
+    state.encoding = raw.encoding
+    state.delimiter = raw.delimiter
+    state.header = raw.header
+    return raw
+
+
+def validate_step(state: RunState, raw: RawExport) -> tuple[HeaderMap, Validated] | None:
+    """Check the header and every row; the run is rejected when the header or budget fails."""
+    if not raw.header:
+        state.status = SUCCEEDED  # an empty file changes nothing
+        return None
+    header = resolve_header(raw.header)
+    if header.file_errors:
+        state.issues = header.issues
+        for error in header.file_errors:
+            state.reject(error.code, error.message)
+        return None
+    validated = validate_rows(raw.rows, header)
+    state.issues = validated.issues
+    state.rejected_rows = validated.rejected_rows
+    state.rows = {
+        "read": validated.rows_read,
+        "valid": validated.rows_valid,
+        "rejected": validated.rows_rejected,
+    }
+    state.customers_rejected = validated.customers_rejected
+    budget = state.options.max_error_rate
+    if budget is not None and validated.rows_read:
+        rate = validated.rows_rejected / validated.rows_read
+        if rate > budget:
+            state.reject(
+                "error_budget",
+                f"{validated.rows_rejected} of {validated.rows_read} rows rejected "
+                f"({rate:.1%}), more than --max-error-rate {budget:g}",
+            )
+            return None
+    return header, validated
+
+
+def load_step(engine: Engine, state: RunState, validated: Validated | None) -> None:
+    """Apply the validated rows in one transaction under the organisation's lock.
+
+    The run's record (import_run, import_issue) is written in the same transaction, so a file
+    is either applied and recorded, or neither. A dry run does the same work and rolls back.
+    """
+    options = state.options
+    try:
+        with engine.connect() as conn, conn.begin():
+            upsert.lock_organisation(conn, state.org.id)
+            if not options.force and state.sha256 is not None:
+                if runs.find_applied_run(conn, state.org.id, state.sha256) is not None:
+                    state.status = SKIPPED  # applied meanwhile by a concurrent import
+                    _record(conn, state)
+                    return
+            if validated is not None and validated.rows_read:
+                state.counts = _apply(conn, state, validated)
+            if state.status != REJECTED:
+                state.status = PARTIAL if state.rows["rejected"] else SUCCEEDED
+            if options.dry_run:
+                raise _DryRunRollback
+            _record(conn, state)
+    except _DryRunRollback:
+        record_outside_transaction(engine, state)
+    except DeactivationBudgetExceeded as exc:
+        state.counts = upsert.LoadCounts()
+        state.reject("deactivate_budget", str(exc))
+        record_outside_transaction(engine, state)
+
+
+def _apply(conn: sa.Connection, state: RunState, validated: Validated) -> upsert.LoadCounts:
+    upsert.stage_export(conn, validated.customers, validated.contacts, validated.keys_seen)
+    full = state.options.mode == "full"
+    if full:
+        missing, active = upsert.preview_deactivations(conn, state.org.id)
+        budget = state.options.max_deactivate_rate
+        if budget is not None and active and missing / active > budget:
+            raise DeactivationBudgetExceeded(
+                f"full mode would deactivate {missing} of {active} active customers "
+                f"({missing / active:.1%}), more than --max-deactivate-rate {budget:g}"
+            )
+    customers = upsert.apply_customers(
+        conn, state.org.id, frozenset(validated.customers.columns), full=full
+    )
+    contacts = upsert.apply_contacts(conn, state.org.id, frozenset(validated.contacts.columns))
+    return replace(
+        customers,
+        contacts_inserted=contacts.contacts_inserted,
+        contacts_updated=contacts.contacts_updated,
+        contacts_unchanged=contacts.contacts_unchanged,
+    )
+
+
+def _record(conn: sa.Connection, state: RunState) -> None:
+    state.finished_at = _now()
+    runs.record_run(conn, state.org.id, state.summary(), state.issues, forced=state.options.force)
+
+
+def record_outside_transaction(engine: Engine, state: RunState) -> None:
+    """Record a run that applied nothing (rejected, skipped, dry run, failed) on its own."""
+    with engine.begin() as conn:
+        _record(conn, state)
+
+
+def record_failure(engine: Engine | None, state: RunState, exc: BaseException) -> None:
+    """Mark the run failed and try to record it; the database may be the thing that failed."""
+    state.status = FAILED
+    state.counts = upsert.LoadCounts()
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    state.file_errors.append({"code": "failed", "message": f"{type(exc).__name__}: {reason}"})
+    if engine is None:
+        return
+    try:
+        record_outside_transaction(engine, state)
+    except (sa.exc.SQLAlchemyError, LoaderError) as second:
+        log.warning("could not record the failed run: %s", type(second).__name__)
+
+
+def report_step(state: RunState) -> dict[str, Any]:
+    """Write summary.json, errors.csv, rejected_rows.csv and report.html; return the summary."""
+    state.finished_at = state.finished_at or _now()
+    summary = state.summary()
+    rejected = state.rejected_rows
+    if rejected is None:
+        rejected = pl.DataFrame(
+            schema={"_line": pl.Int64, "_nfields": pl.Int32, "_extra": pl.List(pl.String),
+                    "errors": pl.String}
+            | {f"c{i}": pl.String for i in range(len(state.header))}
+        )
+    reports.write_run_reports(
+        state.run_dir, summary, state.issues, state.header, rejected, state.delimiter or ","
+    )
+    return summary
