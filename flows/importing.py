@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,12 +23,18 @@ from flows.reading import RawExport, ReadError, read_export
 from loaders import reports, runs, upsert
 from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
-from validators import HeaderMap, Validated, resolve_header, validate_rows
+from validators import Validated, resolve_header, validate_rows
 from validators.issues import empty_issues
 
 log = logging.getLogger(__name__)
 
-SUCCEEDED, PARTIAL, SKIPPED, REJECTED, FAILED = "succeeded", "partial", "skipped", "rejected", "failed"
+SUCCEEDED, PARTIAL, SKIPPED, REJECTED, FAILED = (
+    "succeeded",
+    "partial",
+    "skipped",
+    "rejected",
+    "failed",
+)
 EXIT_CODES = {SUCCEEDED: 0, SKIPPED: 0, PARTIAL: 1, REJECTED: 3, FAILED: 4}
 
 
@@ -175,7 +182,7 @@ def read_step(state: RunState) -> RawExport | None:
     return raw
 
 
-def validate_step(state: RunState, raw: RawExport) -> tuple[HeaderMap, Validated] | None:
+def validate_step(state: RunState, raw: RawExport) -> Validated | None:
     """Check the header and every row; the run is rejected when the header or budget fails."""
     if not raw.header:
         state.status = SUCCEEDED  # an empty file changes nothing
@@ -205,7 +212,7 @@ def validate_step(state: RunState, raw: RawExport) -> tuple[HeaderMap, Validated
                 f"({rate:.1%}), more than --max-error-rate {budget:g}",
             )
             return None
-    return header, validated
+    return validated
 
 
 def load_step(engine: Engine, state: RunState, validated: Validated | None) -> None:
@@ -218,11 +225,14 @@ def load_step(engine: Engine, state: RunState, validated: Validated | None) -> N
     try:
         with engine.connect() as conn, conn.begin():
             upsert.lock_organisation(conn, state.org.id)
-            if not options.force and state.sha256 is not None:
-                if runs.find_applied_run(conn, state.org.id, state.sha256) is not None:
-                    state.status = SKIPPED  # applied meanwhile by a concurrent import
-                    _record(conn, state)
-                    return
+            if (
+                not options.force
+                and state.sha256 is not None
+                and runs.find_applied_run(conn, state.org.id, state.sha256) is not None
+            ):
+                state.status = SKIPPED  # applied meanwhile by a concurrent import
+                _record(conn, state)
+                return
             if validated is not None and validated.rows_read:
                 state.counts = _apply(conn, state, validated)
             if state.status != REJECTED:
@@ -286,6 +296,37 @@ def record_failure(engine: Engine | None, state: RunState, exc: BaseException) -
         log.warning("could not record the failed run: %s", type(second).__name__)
 
 
+def run_steps(
+    engine: Engine,
+    state: RunState,
+    *,
+    read: Callable[[RunState], RawExport | None] = read_step,
+    validate: Callable[[RunState, RawExport], Validated | None] = validate_step,
+    load: Callable[[RunState, Validated | None], None] | None = None,
+    report: Callable[[RunState], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The whole import: skip check, read, validate, load, then the reports (always written).
+
+    The Prefect flow passes its tasks in place of the plain steps; tests call it as it is.
+    """
+    load = load or (lambda s, v: load_step(engine, s, v))
+    report = report or report_step
+    try:
+        if already_applied(engine, state):
+            record_outside_transaction(engine, state)
+        else:
+            raw = read(state)
+            validated = validate(state, raw) if raw is not None else None
+            if state.status == REJECTED:
+                record_outside_transaction(engine, state)
+            else:
+                load(state, validated)
+    except Exception as exc:  # an infrastructure failure: the transaction applied nothing
+        log.error("import failed: %s", type(exc).__name__)
+        record_failure(engine, state, exc)
+    return report(state)
+
+
 def report_step(state: RunState) -> dict[str, Any]:
     """Write summary.json, errors.csv, rejected_rows.csv and report.html; return the summary."""
     state.finished_at = state.finished_at or _now()
@@ -293,8 +334,12 @@ def report_step(state: RunState) -> dict[str, Any]:
     rejected = state.rejected_rows
     if rejected is None:
         rejected = pl.DataFrame(
-            schema={"_line": pl.Int64, "_nfields": pl.Int32, "_extra": pl.List(pl.String),
-                    "errors": pl.String}
+            schema={
+                "_line": pl.Int64,
+                "_nfields": pl.Int32,
+                "_extra": pl.List(pl.String),
+                "errors": pl.String,
+            }
             | {f"c{i}": pl.String for i in range(len(state.header))}
         )
     reports.write_run_reports(

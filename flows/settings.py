@@ -35,14 +35,16 @@ class Settings(BaseSettings):
     )
     report_dir: Path = Field(
         default=Path("reports"),
-        description="Where run folders (<report-dir>/<run_id>/) are written when --report-dir is not given.",
+        description="Where run folders (<report-dir>/<run_id>/) go when --report-dir is not given.",
     )
     sync_concurrency: int = Field(
         default=4,
         ge=1,
         description="How many organisations the nightly sync imports in parallel.",
     )
-    log_level: str = Field(default="INFO", description="Log level of erp-sync's own loggers.")
+    log_level: str = Field(
+        default="WARNING", description="Log level of erp-sync's own loggers (on stderr)."
+    )
 
 
 @lru_cache(maxsize=1)

@@ -23,7 +23,7 @@ class Organisation:
 
 
 def add_org(conn: Connection, slug: str, name: str | None = None) -> Organisation:
-    """Register slug (idempotent: an existing organisation keeps its id; a given name updates it)."""
+    """Register slug (idempotent: an existing one keeps its id; a given name updates it)."""
     stmt = insert(org).values(slug=slug, name=name or slug)
     if name is None:
         stmt = stmt.on_conflict_do_nothing(index_elements=[org.c.slug])
@@ -39,7 +39,9 @@ def add_org(conn: Connection, slug: str, name: str | None = None) -> Organisatio
 
 def get_org(conn: Connection, slug: str) -> Organisation:
     """The organisation with this slug, or OrganisationNotFoundError."""
-    row = conn.execute(sa.select(org.c.id, org.c.slug, org.c.name).where(org.c.slug == slug)).first()
+    row = conn.execute(
+        sa.select(org.c.id, org.c.slug, org.c.name).where(org.c.slug == slug)
+    ).first()
     if row is None:
         raise OrganisationNotFoundError(
             f"unknown organisation {slug!r}: register it with `erp-sync org add {slug}`"

@@ -43,7 +43,12 @@ def find_applied_run(conn: Connection, org_id: uuid.UUID, sha256: str) -> uuid.U
 
 
 def record_run(
-    conn: Connection, org_id: uuid.UUID, summary: dict[str, Any], issues: pl.DataFrame, *, forced: bool
+    conn: Connection,
+    org_id: uuid.UUID,
+    summary: dict[str, Any],
+    issues: pl.DataFrame,
+    *,
+    forced: bool,
 ) -> None:
     """Insert the run's row and COPY its issues, on the caller's transaction."""
     rows, customers, contacts = summary["rows"], summary["customers"], summary["contacts"]
@@ -86,7 +91,9 @@ def record_run(
         copy_frame(conn, "import_issue", frame, ISSUE_COPY_COLUMNS)
 
 
-def list_runs(conn: Connection, org_slug: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+def list_runs(
+    conn: Connection, org_slug: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
     """Summaries of past runs, newest first."""
     stmt = (
         sa.select(import_run.c.summary)
@@ -108,8 +115,10 @@ def get_run(conn: Connection, run_id: str) -> dict[str, Any] | None:
     if exact is not None:
         stmt = sa.select(import_run.c.summary).where(import_run.c.id == exact)
     else:
-        stmt = sa.select(import_run.c.summary).where(
-            sa.cast(import_run.c.id, sa.Text).startswith(run_id.lower())
-        ).limit(2)
+        stmt = (
+            sa.select(import_run.c.summary)
+            .where(sa.cast(import_run.c.id, sa.Text).startswith(run_id.lower()))
+            .limit(2)
+        )
     rows = conn.execute(stmt).all()
     return rows[0].summary if len(rows) == 1 else None

@@ -21,11 +21,11 @@ def copy_frame(conn: Connection, table: str, frame: pl.DataFrame, columns: Seque
     cols = ", ".join(columns)
     raw = conn.connection.driver_connection
     assert raw is not None
-    with raw.cursor() as cursor:
-        with cursor.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
-            for offset in range(0, frame.height, COPY_CHUNK_ROWS):
-                chunk = frame.slice(offset, COPY_CHUNK_ROWS).select(columns)
-                buffer = io.BytesIO()
-                chunk.write_csv(buffer, include_header=False)
-                copy.write(buffer.getbuffer())
+    statement = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for offset in range(0, frame.height, COPY_CHUNK_ROWS):
+            chunk = frame.slice(offset, COPY_CHUNK_ROWS).select(columns)
+            buffer = io.BytesIO()
+            chunk.write_csv(buffer, include_header=False)
+            copy.write(buffer.getbuffer())
     return frame.height

@@ -81,10 +81,16 @@ def stage_export(
         )
     )
     customer_cols = ["erp_customer_number", *[f for f in CUSTOMER_FIELDS if f in customers.columns]]
-    contact_cols = ["erp_customer_number", "email", *[f for f in CONTACT_FIELDS if f in contacts.columns]]
+    contact_cols = [
+        "erp_customer_number",
+        "email",
+        *[f for f in CONTACT_FIELDS if f in contacts.columns],
+    ]
     copy_frame(conn, "stage_customer", customers, customer_cols)
     copy_frame(conn, "stage_contact", contacts, contact_cols)
-    copy_frame(conn, "stage_key", keys_seen.to_frame("erp_customer_number"), ["erp_customer_number"])
+    copy_frame(
+        conn, "stage_key", keys_seen.to_frame("erp_customer_number"), ["erp_customer_number"]
+    )
     # Temporary tables are never analysed automatically; the joins below need row counts.
     conn.execute(sa.text("ANALYZE stage_customer; ANALYZE stage_contact; ANALYZE stage_key"))
 
@@ -253,11 +259,12 @@ def apply_contacts(conn: Connection, org_id: uuid.UUID, present: frozenset[str])
         ).rowcount
     insert_fields = [f for f in fields if f != "is_primary"]
     primary = "COALESCE(is_primary, false)" if "is_primary" in fields else "false"
+    optional = "".join(f"{f}, " for f in insert_fields)
     inserted = conn.execute(
         sa.text(
             f"""
-            INSERT INTO customer_contact (org_id, customer_id, email, {"".join(f"{f}, " for f in insert_fields)} is_primary)
-            SELECT :org, customer_id, email, {"".join(f"{f}, " for f in insert_fields)} {primary}
+            INSERT INTO customer_contact (org_id, customer_id, email, {optional} is_primary)
+            SELECT :org, customer_id, email, {optional} {primary}
             FROM contact_delta WHERE is_new
             ORDER BY customer_id, email
             """
