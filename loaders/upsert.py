@@ -8,12 +8,17 @@ so a re-sync costs a join, not an update per row.
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, CursorResult
 
 from loaders.staging import copy_frame
 
@@ -29,6 +34,24 @@ CUSTOMER_FIELDS = (
 )
 CONTACT_FIELDS = ("name", "phone", "role", "is_primary")
 ADDRESS_FIELDS = ("billing_address", "shipping_address")
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def timed(step: str) -> Iterator[None]:
+    """Log how long a step of the load took (INFO), so that a slow load can be explained."""
+    started = time.perf_counter()
+    yield
+    log.info("%s took %.2fs", step, time.perf_counter() - started)
+
+
+def _execute(
+    conn: Connection, step: str, sql: str, params: dict[str, Any] | None = None
+) -> CursorResult[Any]:
+    with timed(step):
+        return conn.execute(sa.text(sql), params or {})
+
 
 # Advisory lock namespace of erp-sync imports (any constant; the second key is the org).
 IMPORT_LOCK_CLASS = 0x45_52_50  # "ERP"
@@ -64,9 +87,10 @@ def stage_export(
 ) -> None:
     """Create the staging tables (dropped at commit) and COPY the validated rows into them."""
     conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
-    conn.execute(
-        sa.text(
-            """
+    _execute(
+        conn,
+        "create staging tables",
+        """
             CREATE TEMP TABLE stage_customer (
                 erp_customer_number text PRIMARY KEY, name text, email text,
                 default_currency text, default_language text, notes text,
@@ -77,8 +101,7 @@ def stage_export(
                 is_primary boolean
             ) ON COMMIT DROP;
             CREATE TEMP TABLE stage_key (erp_customer_number text PRIMARY KEY) ON COMMIT DROP;
-            """
-        )
+            """,
     )
     customer_cols = ["erp_customer_number", *[f for f in CUSTOMER_FIELDS if f in customers.columns]]
     contact_cols = [
@@ -86,20 +109,21 @@ def stage_export(
         "email",
         *[f for f in CONTACT_FIELDS if f in contacts.columns],
     ]
-    copy_frame(conn, "stage_customer", customers, customer_cols)
-    copy_frame(conn, "stage_contact", contacts, contact_cols)
-    copy_frame(
-        conn, "stage_key", keys_seen.to_frame("erp_customer_number"), ["erp_customer_number"]
-    )
+    keys = keys_seen.to_frame("erp_customer_number")
+    with timed("copy into staging"):
+        copy_frame(conn, "stage_customer", customers, customer_cols)
+        copy_frame(conn, "stage_contact", contacts, contact_cols)
+        copy_frame(conn, "stage_key", keys, ["erp_customer_number"])
     # Temporary tables are never analysed automatically; the joins below need row counts.
-    conn.execute(sa.text("ANALYZE stage_customer; ANALYZE stage_contact; ANALYZE stage_key"))
+    _execute(conn, "analyze staging", "ANALYZE stage_customer; ANALYZE stage_contact; ANALYZE stage_key")
 
 
 def preview_deactivations(conn: Connection, org_id: uuid.UUID) -> tuple[int, int]:
     """(active customers not in the file, active customers): full mode's deactivation budget."""
-    row = conn.execute(
-        sa.text(
-            """
+    row = _execute(
+        conn,
+        "preview deactivations",
+        """
             SELECT count(*) FILTER (
                        WHERE NOT EXISTS (SELECT 1 FROM stage_key k
                                          WHERE k.erp_customer_number = c.erp_customer_number)
@@ -107,8 +131,7 @@ def preview_deactivations(conn: Connection, org_id: uuid.UUID) -> tuple[int, int
                    count(*) AS active
             FROM customer c
             WHERE c.org_id = :org AND c.is_active
-            """
-        ),
+            """,
         {"org": org_id},
     ).one()
     return int(row.missing), int(row.active)
@@ -137,9 +160,10 @@ def apply_customers(
     incoming = ", ".join(_customer_value(f) for f in fields)
     changed = f"ROW({stored}) IS DISTINCT FROM ROW({incoming})" if fields else "false"
     reactivate = "(c.id IS NOT NULL AND NOT c.is_active)" if full else "false"
-    conn.execute(
-        sa.text(
-            f"""
+    _execute(
+        conn,
+        "classify customers",
+        f"""
             CREATE TEMP TABLE customer_delta ON COMMIT DROP AS
             SELECT c.id AS customer_id, s.erp_customer_number,
                    {", ".join(f"{_customer_value(f)} AS {f}" for f in fields)},
@@ -150,49 +174,48 @@ def apply_customers(
             LEFT JOIN customer c
               ON c.org_id = :org AND c.erp_customer_number = s.erp_customer_number
             WHERE c.id IS NULL OR {changed} OR {reactivate}
-            """
-        ),
+            """,
         {"org": org_id},
     )
     staged = conn.execute(sa.text("SELECT count(*) FROM stage_customer")).scalar_one()
     columns = ", ".join(fields)
-    inserted = conn.execute(
-        sa.text(
-            f"""
+    inserted = _execute(
+        conn,
+        "insert customers",
+        f"""
             INSERT INTO customer (org_id, erp_customer_number, {columns})
             SELECT :org, erp_customer_number, {columns} FROM customer_delta WHERE is_new
             ORDER BY erp_customer_number
             ON CONFLICT (org_id, erp_customer_number) DO NOTHING
-            """
-        ),
+            """,
         {"org": org_id},
     ).rowcount
     assignments = ", ".join(f"{f} = d.{f}" for f in fields)
-    updated = conn.execute(
-        sa.text(
-            f"""
+    updated = _execute(
+        conn,
+        "update customers",
+        f"""
             UPDATE customer c
             SET {assignments + "," if assignments else ""}
                 is_active = c.is_active OR d.reactivate
             FROM customer_delta d
             WHERE c.id = d.customer_id AND NOT d.is_new
-            """
-        )
+            """,
     ).rowcount
     reactivated = conn.execute(
         sa.text("SELECT count(*) FROM customer_delta WHERE reactivate")
     ).scalar_one()
     deactivated = 0
     if full:
-        deactivated = conn.execute(
-            sa.text(
-                """
+        deactivated = _execute(
+            conn,
+            "deactivate customers",
+            """
                 UPDATE customer c SET is_active = false
                 WHERE c.org_id = :org AND c.is_active
                   AND NOT EXISTS (SELECT 1 FROM stage_key k
                                   WHERE k.erp_customer_number = c.erp_customer_number)
-                """
-            ),
+                """,
             {"org": org_id},
         ).rowcount
     return LoadCounts(
@@ -214,9 +237,10 @@ def apply_contacts(conn: Connection, org_id: uuid.UUID, present: frozenset[str])
     stored = ", ".join(f"cc.{f}" for f in fields)
     incoming = ", ".join(f"s.{f}" for f in fields)
     changed = f"ROW({stored}) IS DISTINCT FROM ROW({incoming})" if fields else "false"
-    conn.execute(
-        sa.text(
-            f"""
+    _execute(
+        conn,
+        "classify contacts",
+        f"""
             CREATE TEMP TABLE contact_delta ON COMMIT DROP AS
             SELECT cu.id AS customer_id, s.email::citext AS email,
                    {"".join(f"s.{f} AS {f}, " for f in fields)}
@@ -227,48 +251,47 @@ def apply_contacts(conn: Connection, org_id: uuid.UUID, present: frozenset[str])
             LEFT JOIN customer_contact cc
               ON cc.customer_id = cu.id AND cc.email = s.email::citext
             WHERE cc.id IS NULL OR {changed}
-            """
-        ),
+            """,
         {"org": org_id},
     )
     staged = conn.execute(sa.text("SELECT count(*) FROM stage_contact")).scalar_one()
     if "is_primary" in fields:
         # Demote first, in its own statement: the one-primary index is checked row by row, so
         # the old primary must be gone before the new one is written.
-        conn.execute(
-            sa.text(
-                """
+        _execute(
+            conn,
+            "demote primaries",
+            """
                 UPDATE customer_contact cc SET is_primary = false
                 FROM contact_delta d
                 WHERE d.is_primary AND cc.customer_id = d.customer_id
                   AND cc.is_primary AND cc.email <> d.email
-                """
-            )
+                """,
         )
     assignments = ", ".join(f"{f} = d.{f}" for f in fields)
     updated = 0
     if assignments:
-        updated = conn.execute(
-            sa.text(
-                f"""
+        updated = _execute(
+            conn,
+            "update contacts",
+            f"""
                 UPDATE customer_contact cc SET {assignments}
                 FROM contact_delta d
                 WHERE cc.id = d.contact_id AND NOT d.is_new
-                """
-            )
+                """,
         ).rowcount
     insert_fields = [f for f in fields if f != "is_primary"]
     primary = "COALESCE(is_primary, false)" if "is_primary" in fields else "false"
     optional = "".join(f"{f}, " for f in insert_fields)
-    inserted = conn.execute(
-        sa.text(
-            f"""
+    inserted = _execute(
+        conn,
+        "insert contacts",
+        f"""
             INSERT INTO customer_contact (org_id, customer_id, email, {optional} is_primary)
             SELECT :org, customer_id, email, {optional} {primary}
             FROM contact_delta WHERE is_new
             ORDER BY customer_id, email
-            """
-        ),
+            """,
         {"org": org_id},
     ).rowcount
     return LoadCounts(
