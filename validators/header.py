@@ -1,0 +1,94 @@
+"""Resolve a CSV header to canonical column names (case- and space-insensitive)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from validators.columns import ALL_COLUMNS, REQUIRED_COLUMNS
+from validators.issues import ISSUE_SCHEMA, WARNING
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A reason to reject the whole file."""
+
+    code: str
+    """`missing_column` or `duplicate_column` here; the reader and the loader add others."""
+    message: str
+    """What is wrong, for a person."""
+
+
+@dataclass(frozen=True)
+class HeaderMap:
+    """Where each canonical column sits in the source header."""
+
+    columns: dict[str, int]
+    """canonical column name -> index into the header (the rows' `c{index}` column)"""
+    unknown: list[tuple[int, str]]
+    """(index, name as written) of columns that are ignored"""
+    file_errors: list[FileError]
+    """missing required columns and duplicated columns; any of them rejects the file"""
+    issues: pl.DataFrame
+    """one `unknown_column` warning per ignored column (line 1), in ISSUE_SCHEMA"""
+
+    @property
+    def width(self) -> int:
+        """Return the number of fields in the header (exact when there is no file error)."""
+        return len(self.columns) + len(self.unknown)
+
+
+_CANONICAL = frozenset(ALL_COLUMNS)
+
+
+def canonical_name(written: str) -> str:
+    """Return a header field as it is matched: trimmed, BOM dropped, lower case."""
+    return written.strip().lstrip("\ufeff").strip().lower()
+
+
+def resolve_header(header: Sequence[str]) -> HeaderMap:
+    """Map header fields to canonical columns; report unknown, missing and duplicated ones."""
+    columns: dict[str, int] = {}
+    positions: dict[str, list[int]] = {}
+    unknown: list[tuple[int, str]] = []
+    for index, written in enumerate(header):
+        name = canonical_name(written)
+        if name in _CANONICAL:
+            positions.setdefault(name, []).append(index)
+            columns.setdefault(name, index)
+        else:
+            unknown.append((index, written))
+
+    errors = [
+        FileError("missing_column", f"required column '{name}' is missing from the header")
+        for name in REQUIRED_COLUMNS
+        if name not in columns
+    ]
+    errors += [
+        FileError(
+            "duplicate_column",
+            f"column '{name}' appears {len(where)} times in the header "
+            f"(fields {', '.join(str(i + 1) for i in where)})",
+        )
+        for name, where in positions.items()
+        if len(where) > 1
+    ]
+
+    issues = pl.DataFrame(
+        {
+            "line": [1] * len(unknown),
+            "erp_customer_number": [None] * len(unknown),
+            "column": [written for _, written in unknown],
+            "value": [written for _, written in unknown],
+            "code": ["unknown_column"] * len(unknown),
+            "severity": [WARNING] * len(unknown),
+            "message": [
+                f"column '{written}' (field {index + 1}) is not a known column and is ignored"
+                for index, written in unknown
+            ],
+        },
+        schema=ISSUE_SCHEMA,
+    )
+    return HeaderMap(columns=columns, unknown=unknown, file_errors=errors, issues=issues)

@@ -1,0 +1,514 @@
+"""Validate an export's rows: per-row checks, the customer as the unit, last row wins.
+
+Everything here is vectorised polars; Python runs per distinct value only (language tags,
+emails the fast pattern does not settle), never per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from validators.columns import (
+    ADDRESS_COLUMNS,
+    CONTACT_COLUMNS,
+    CUSTOMER_FIELDS,
+    KEY,
+    REPEATED_CUSTOMER_COLUMNS,
+)
+from validators.exceptions import HeaderError, SchemaReportError
+from validators.header import HeaderMap
+from validators.issues import ISSUE_SCHEMA, SEVERITY, severity_of
+from validators.normalise import normalise_columns
+from validators.reference import email_problems
+from validators.schemas import (
+    MAX_KEY_LENGTH,
+    MAX_NAME_LENGTH,
+    PANDERA_CODES,
+    ExportRowSchema,
+)
+
+
+@dataclass(frozen=True)
+class Validated:
+    """What the loader needs from one file's rows."""
+
+    customers: pl.DataFrame
+    """one row per accepted customer: key, `_line`, the present customer fields"""
+    contacts: pl.DataFrame
+    """one row per accepted (customer, contact email)"""
+    issues: pl.DataFrame
+    """every issue, errors and warnings, the header's included (ISSUE_SCHEMA), by line"""
+    rejected_rows: pl.DataFrame
+    """the rejected input rows as they came, in source order, plus `errors`"""
+    keys_seen: pl.Series
+    """every distinct non-blank erp_customer_number in the file, rejected ones included"""
+    present: frozenset[str]
+    """canonical columns present in the header"""
+    rows_read: int
+    rows_valid: int
+    rows_rejected: int
+    customers_rejected: int
+
+
+# a row issue before it is tied to its line and key
+_ROW_ISSUE = {
+    "_row": pl.UInt32(),
+    "column": pl.String(),
+    "value": pl.String(),
+    "code": pl.String(),
+    "message": pl.String(),
+}
+
+
+def validate_rows(rows: pl.DataFrame, header: HeaderMap) -> Validated:
+    """Validate and normalise the rows of an export whose header resolved without error."""
+    if header.file_errors:
+        raise HeaderError(
+            "the header has file errors: "
+            + "; ".join(error.message for error in header.file_errors)
+        )
+    width = header.width
+    present = frozenset(header.columns)
+
+    raw = rows.select(
+        pl.col(f"c{index}").cast(pl.String).alias(name) for name, index in header.columns.items()
+    )
+    if present & set(CONTACT_COLUMNS) and "contact_email" not in present:
+        # contact cells without a contact_email column: every such contact lacks its email
+        raw = raw.with_columns(pl.lit(None, dtype=pl.String).alias("contact_email"))
+    norm = normalise_columns(raw)
+
+    frame = pl.concat(
+        [
+            rows.select("_line", "_nfields").with_row_index("_row"),
+            norm,
+            raw.select(pl.all().name.prefix("raw:")),
+        ],
+        how="horizontal",
+    ).with_columns(
+        _bad=pl.col("_nfields") != width,
+        _cid=customer_ids(norm.get_column(KEY)),
+    )
+
+    own = pl.concat(
+        [_check_rows(frame, norm.columns), _field_count_issues(frame, width)],
+        how="vertical",
+    )
+    frame = _mark_rejected(frame, own)
+    contacts, contact_warnings = _resolve_contacts(frame)
+    issues = pl.concat(
+        [
+            own,
+            _rejected_with_customer_issues(frame),
+            _conflict_warnings(frame, present),
+            *contact_warnings,
+        ],
+        how="vertical",
+    )
+    issues = _finish_issues(issues, frame, header)
+    rejected = frame.get_column("_rejected")
+    rows_rejected = int(rejected.sum())
+    cid = frame.get_column("_cid")
+
+    return Validated(
+        customers=_customers(frame, present),
+        contacts=_contacts(contacts, present),
+        issues=pl.concat([header.issues, issues.drop("_row")], how="vertical"),
+        rejected_rows=_rejected_rows(rows, rejected, issues),
+        keys_seen=norm.get_column(KEY).filter(cid.is_not_null() & cid.is_first_distinct()),
+        present=present,
+        rows_read=rows.height,
+        rows_valid=rows.height - rows_rejected,
+        rows_rejected=rows_rejected,
+        customers_rejected=cid.filter(rejected).drop_nulls().n_unique(),
+    )
+
+
+def customer_ids(keys: pl.Series) -> pl.Series:
+    """Number the distinct keys (null for a null key), so that grouping works on integers.
+
+    ERP exports list a customer's rows together; then the ids are the runs of equal keys and
+    cost one pass. Otherwise the keys go through a categorical.
+    """
+    starts = keys.ne_missing(keys.shift()).fill_null(True)
+    if keys.len():
+        starts[0] = True
+    first_keys = keys.filter(starts).drop_nulls()
+    if first_keys.n_unique() == first_keys.len():
+        ids = starts.cast(pl.UInt32).cum_sum()
+    else:
+        ids = keys.cast(pl.Categorical).to_physical().cast(pl.UInt32)
+    return pl.select(pl.when(keys.is_not_null()).then(ids)).to_series().rename("_cid")
+
+
+# --- errors of a row ---------------------------------------------------------------------
+
+
+def _check_rows(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Run the pandera schema on the rows of the right width; one row issue per failure."""
+    checked = frame
+    if frame.get_column("_bad").any():
+        needed = ["_row", *columns, *(f"raw:{c}" for c in columns)]
+        checked = frame.lazy().filter(~pl.col("_bad")).select(needed).collect()
+    try:
+        ExportRowSchema.validate(checked.select(columns), lazy=True)
+    except SchemaErrors as exc:
+        failures = exc.failure_cases
+    else:
+        return pl.DataFrame(schema=_ROW_ISSUE)
+
+    if failures.get_column("index").null_count():
+        raise SchemaReportError(
+            "pandera reported failures without a row: "
+            + str(failures.filter(pl.col("index").is_null()).to_dicts()[:3])
+        )
+    failures = failures.select(
+        pl.col("index").cast(pl.UInt32),
+        "column",
+        pl.col("check").replace(PANDERA_CODES).alias("code"),
+    )
+    parts = []
+    for (column,), group in failures.group_by("column", maintain_order=True):
+        at = group.get_column("index")
+        parts.append(
+            group.select(
+                checked.get_column("_row").gather(at),
+                pl.col("column"),
+                pl.col("code"),
+                checked.get_column(f"raw:{column}").gather(at).alias("value"),
+                checked.get_column(str(column)).gather(at).alias("_norm"),
+            )
+        )
+    found = pl.concat(parts) if parts else pl.DataFrame(schema={**_ROW_ISSUE, "_norm": pl.String})
+    return _describe(found).select(list(_ROW_ISSUE))
+
+
+def _describe(found: pl.DataFrame) -> pl.DataFrame:
+    """Write a message for each per-row failure (columns _row, column, code, value, _norm)."""
+    emails = found.filter(pl.col("code") == "email").get_column("_norm").unique()
+    lookup = pl.DataFrame({"_norm": emails, "_reason": email_problems(emails)})
+    shown = pl.col("value").str.strip_chars()
+    code = pl.col("code")
+    return found.join(lookup, on="_norm", how="left", maintain_order="left").with_columns(
+        message=pl.when((code == "required") & (pl.col("column") == "contact_email"))
+        .then(pl.lit("contact_email is required when another contact cell of the row is filled"))
+        .when(code == "required")
+        .then(pl.format("{} is required", pl.col("column")))
+        .when(code == "length")
+        .then(
+            pl.format(
+                "{} is {} characters long; at most {} are allowed",
+                pl.col("column"),
+                pl.col("_norm").str.len_chars(),
+                pl.when(pl.col("column") == KEY)
+                .then(pl.lit(MAX_KEY_LENGTH))
+                .otherwise(pl.lit(MAX_NAME_LENGTH)),
+            )
+        )
+        .when(code == "currency")
+        .then(pl.format("'{}' is not an active ISO 4217 currency code", shown))
+        .when(code == "language")
+        .then(pl.format("'{}' is not a valid BCP 47 language tag", shown))
+        .when(code == "email")
+        .then(
+            pl.format(
+                "'{}' is not a valid email address: {}",
+                shown,
+                pl.col("_reason").fill_null("rejected by email-validator"),
+            )
+        )
+        .when(code == "boolean")
+        .then(
+            pl.format(
+                "'{}' is not a yes/no value (use true/false, 1/0, yes/no, y/n, x, or blank)",
+                shown,
+            )
+        )
+        .otherwise(pl.format("{} failed check {}", pl.col("column"), code))
+    )
+
+
+def _field_count_issues(frame: pl.DataFrame, width: int) -> pl.DataFrame:
+    """One `field_count` error per row whose field count differs from the header's."""
+    return frame.filter(pl.col("_bad")).select(
+        "_row",
+        pl.lit(None, dtype=pl.String).alias("column"),
+        pl.lit(None, dtype=pl.String).alias("value"),
+        pl.lit("field_count").alias("code"),
+        pl.format("row has {} fields, the header has {}", pl.col("_nfields"), pl.lit(width)).alias(
+            "message"
+        ),
+    )
+
+
+# --- the customer is the unit --------------------------------------------------------------
+
+
+def _mark_rejected(frame: pl.DataFrame, own: pl.DataFrame) -> pl.DataFrame:
+    """Add `_own_error`, `_first_error` (line of the key's first failing row), `_rejected`."""
+    failing = own.get_column("_row").unique().implode()
+    frame = frame.with_columns(_own_error=pl.col("_row").is_in(failing))
+    first = (
+        frame.filter(pl.col("_own_error") & pl.col("_cid").is_not_null())
+        .group_by("_cid")
+        .agg(pl.col("_line").min().alias("_first_error"))
+    )
+    return frame.join(first, on="_cid", how="left", maintain_order="left").with_columns(
+        _rejected=pl.col("_own_error") | pl.col("_first_error").is_not_null()
+    )
+
+
+def _rejected_with_customer_issues(frame: pl.DataFrame) -> pl.DataFrame:
+    """One error per row rejected only because another row of its customer failed."""
+    return frame.filter(pl.col("_rejected") & ~pl.col("_own_error")).select(
+        "_row",
+        pl.lit(None, dtype=pl.String).alias("column"),
+        pl.lit(None, dtype=pl.String).alias("value"),
+        pl.lit("rejected_with_customer").alias("code"),
+        pl.format(
+            "customer '{}' is rejected because of an error on line {}",
+            pl.col(KEY),
+            pl.col("_first_error"),
+        ).alias("message"),
+    )
+
+
+# --- warnings: last row wins ----------------------------------------------------------------
+
+
+def _keyed(frame: pl.DataFrame, columns: list[str], *where: pl.Expr) -> pl.DataFrame:
+    """The rows in cross-row rules (right width, with a key), in source order; only `columns`."""
+    return (
+        frame.lazy()
+        .filter(~pl.col("_bad") & pl.col("_cid").is_not_null(), *where)
+        .select(columns)
+        .collect()
+    )
+
+
+def _lines(column: str = "_lines") -> pl.Expr:
+    return pl.col(column).cast(pl.List(pl.String)).list.join(", ")
+
+
+def _conflict_warnings(frame: pl.DataFrame, present: frozenset[str]) -> pl.DataFrame:
+    """One `conflicting_values` warning per (customer, column) whose rows disagree."""
+    columns = [c for c in REPEATED_CUSTOMER_COLUMNS if c in present]
+    if not columns:
+        return pl.DataFrame(schema=_ROW_ISSUE)
+    keyed = _keyed(frame, ["_row", "_line", "_cid", KEY, *columns, *(f"raw:{c}" for c in columns)])
+    # with a customer's rows together, a disagreement is a value unlike the row before
+    probe = keyed.select("_cid", *columns)
+    if not probe.get_column("_cid").is_sorted():
+        probe = probe.sort("_cid", maintain_order=True)
+    same = pl.col("_cid") == pl.col("_cid").shift()
+    changed = probe.select(
+        (same & pl.col(c).ne_missing(pl.col(c).shift())).fill_null(False).alias(c) for c in columns
+    )
+    parts = []
+    for c in columns:
+        customers = probe.get_column("_cid").filter(changed.get_column(c)).unique()
+        if customers.is_empty():
+            continue
+        parts.append(
+            keyed.filter(pl.col("_cid").is_in(customers.implode()))
+            .group_by("_cid", maintain_order=True)
+            .agg(
+                pl.col("_row").last(),
+                pl.col(KEY).first(),
+                pl.col(f"raw:{c}").last().alias("value"),
+                pl.col(c).n_unique().alias("_n"),
+                pl.col("_line").alias("_lines"),
+            )
+            .select(
+                "_row",
+                pl.lit(c).alias("column"),
+                "value",
+                pl.lit("conflicting_values").alias("code"),
+                pl.format(
+                    "{} differs across the rows of customer '{}' (lines {}): {} other "
+                    "value(s); the last row's value is used",
+                    pl.lit(c),
+                    pl.col(KEY),
+                    _lines(),
+                    pl.col("_n") - 1,
+                ).alias("message"),
+            )
+        )
+    return pl.concat(parts, how="vertical") if parts else pl.DataFrame(schema=_ROW_ISSUE)
+
+
+def _resolve_contacts(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Each customer's contacts, last row per email winning and one primary at most.
+
+    Returns the contact rows of every keyed customer (`_rejected` tells the accepted ones
+    apart) and the `duplicate_contact` and `multiple_primary` warnings.
+    """
+    if "contact_email" not in frame.columns:
+        return pl.DataFrame(), []
+    fields = [c for c in CONTACT_COLUMNS if c in frame.columns]
+    raw = ["raw:contact_email"] + (
+        ["raw:contact_is_primary"] if "contact_is_primary" in fields else []
+    )
+    contacts = _keyed(
+        frame,
+        ["_row", "_line", "_cid", KEY, "_rejected", *fields, *raw],
+        pl.col("contact_email").is_not_null(),
+    )
+    # equal (customer, email) pairs hash alike: only rows whose hashed pair repeats can repeat
+    maybe = contacts.select(pl.struct("_cid", "contact_email").hash().is_duplicated()).to_series()
+    warnings = []
+    if maybe.any():
+        candidates = contacts.filter(maybe)
+        repeated = (
+            candidates.group_by("_cid", "contact_email", maintain_order=True)
+            .agg(
+                pl.col("_row").last(),
+                pl.col(KEY).first(),
+                pl.col("raw:contact_email").last(),
+                pl.col("_line").alias("_lines"),
+            )
+            .filter(pl.col("_lines").list.len() > 1)
+        )
+        warnings.append(
+            repeated.select(
+                "_row",
+                pl.lit("contact_email").alias("column"),
+                pl.col("raw:contact_email").alias("value"),
+                pl.lit("duplicate_contact").alias("code"),
+                pl.format(
+                    "the same contact appears on {} rows of customer '{}' (lines {}); "
+                    "the last row is used",
+                    pl.col("_lines").list.len(),
+                    pl.col(KEY),
+                    _lines(),
+                ).alias("message"),
+            )
+        )
+        superseded = candidates.filter(
+            ~pl.struct("_cid", "contact_email").is_last_distinct()
+        ).get_column("_row")
+        contacts = contacts.filter(~pl.col("_row").is_in(superseded.implode()))
+
+    if "contact_is_primary" in fields:
+        marked = contacts.filter(pl.col("contact_is_primary") == "true")
+        several = marked.filter(pl.col("_cid").is_duplicated())
+        demoted = several.filter(~pl.col("_cid").is_last_distinct()).get_column("_row")
+        warnings.append(
+            several.group_by("_cid", maintain_order=True)
+            .agg(
+                pl.col("_row").last(),
+                pl.col(KEY).first(),
+                pl.col("raw:contact_is_primary").last(),
+                pl.col("_line").alias("_lines"),
+            )
+            .select(
+                "_row",
+                pl.lit("contact_is_primary").alias("column"),
+                pl.col("raw:contact_is_primary").alias("value"),
+                pl.lit("multiple_primary").alias("code"),
+                pl.format(
+                    "{} contacts of customer '{}' are marked primary (lines {}); "
+                    "only the last (line {}) stays primary",
+                    pl.col("_lines").list.len(),
+                    pl.col(KEY),
+                    _lines(),
+                    pl.col("_lines").list.last(),
+                ).alias("message"),
+            )
+        )
+        contacts = contacts.with_columns(
+            contact_is_primary=(pl.col("contact_is_primary") == "true").fill_null(False)
+            & ~pl.col("_row").is_in(demoted.implode())
+        )
+    return contacts, warnings
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+
+def _finish_issues(issues: pl.DataFrame, frame: pl.DataFrame, header: HeaderMap) -> pl.DataFrame:
+    """Tie row issues to line and key; sort by line, column position, severity, code."""
+    positions = dict(header.columns)
+    positions.setdefault("contact_email", header.width)  # a contact_email the header lacks
+    codes = list(SEVERITY)
+    at = issues.get_column("_row")
+    return (
+        issues.with_columns(
+            frame.get_column("_line").gather(at).alias("line"),
+            frame.get_column(KEY).gather(at).alias("erp_customer_number"),
+            severity_of(pl.col("code")).alias("severity"),
+            _position=pl.col("column")
+            .replace_strict(list(positions), list(positions.values()), default=None)
+            .fill_null(-1),
+            _code=pl.col("code").replace_strict(codes, list(range(len(codes)))),
+        )
+        .sort(["line", "_position", "severity", "_code"])
+        .select(*ISSUE_SCHEMA, "_row")
+        .cast({name: dtype for name, dtype in ISSUE_SCHEMA.items()})
+    )
+
+
+def _customers(frame: pl.DataFrame, present: frozenset[str]) -> pl.DataFrame:
+    """One row per accepted customer, from its last row; absent columns stay absent."""
+    addresses = []
+    for kind, parts in ADDRESS_COLUMNS.items():
+        given = [(part, column) for part, column in parts.items() if column in present]
+        if given:
+            addresses.append(
+                pl.struct([pl.col(column).alias(part) for part, column in given])
+                .struct.json_encode()
+                .alias(kind)
+            )
+    cid = frame.get_column("_cid")
+    last = cid.ne_missing(cid.shift(-1)) if cid.is_sorted() else cid.is_last_distinct()
+    return (
+        frame.lazy()
+        .filter(~pl.col("_rejected") & last)
+        .select(
+            KEY,
+            pl.col("_line").cast(pl.Int64),
+            *(c for c in CUSTOMER_FIELDS if c in present),
+            *addresses,
+        )
+        .collect()
+    )
+
+
+def _contacts(contacts: pl.DataFrame, present: frozenset[str]) -> pl.DataFrame:
+    """The accepted contacts, their columns named without the `contact_` prefix."""
+    if contacts.is_empty() and not contacts.columns:
+        return pl.DataFrame(schema={KEY: pl.String, "email": pl.String, "_line": pl.Int64})
+    return contacts.filter(~pl.col("_rejected")).select(
+        KEY,
+        pl.col("contact_email").alias("email"),
+        pl.col("_line").cast(pl.Int64),
+        *(
+            pl.col(column).alias(field)
+            for column, field in CONTACT_COLUMNS.items()
+            if column in present and column != "contact_email"
+        ),
+    )
+
+
+def _rejected_rows(rows: pl.DataFrame, rejected: pl.Series, issues: pl.DataFrame) -> pl.DataFrame:
+    """The rejected input rows, unchanged, plus `errors`: their own error messages in one text."""
+    column = pl.col("column")
+    texts = (
+        issues.filter(pl.col("severity") == "error")
+        .with_columns(
+            _text=pl.when(column.is_null() | pl.col("message").str.starts_with(column))
+            .then(pl.col("message"))
+            .otherwise(pl.format("{}: {}", column, pl.col("message")))
+        )
+        .group_by("_row", maintain_order=True)
+        .agg(pl.col("_text").str.join("; ").alias("errors"))
+    )
+    return (
+        rows.with_row_index("_row")
+        .filter(rejected)
+        .join(texts, on="_row", how="left", maintain_order="left")
+        .drop("_row")
+    )
