@@ -54,8 +54,9 @@ def upgrade() -> None:
     op.create_table(
         "customer",
         _id(),
-        sa.Column("org_id", UUID, sa.ForeignKey("org.id", name="fk_customer_org_id_org"),
-                  nullable=False),
+        sa.Column(
+            "org_id", UUID, sa.ForeignKey("org.id", name="fk_customer_org_id_org"), nullable=False
+        ),
         sa.Column("erp_customer_number", sa.Text, nullable=False),
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("email", pg.CITEXT),
@@ -73,13 +74,18 @@ def upgrade() -> None:
     op.create_table(
         "customer_contact",
         _id(),
-        sa.Column("org_id", UUID,
-                  sa.ForeignKey("org.id", name="fk_customer_contact_org_id_org"), nullable=False),
+        sa.Column(
+            "org_id",
+            UUID,
+            sa.ForeignKey("org.id", name="fk_customer_contact_org_id_org"),
+            nullable=False,
+        ),
         sa.Column(
             "customer_id",
             UUID,
-            sa.ForeignKey("customer.id", name="fk_customer_contact_customer_id_customer",
-                          ondelete="CASCADE"),
+            sa.ForeignKey(
+                "customer.id", name="fk_customer_contact_customer_id_customer", ondelete="CASCADE"
+            ),
             nullable=False,
         ),
         sa.Column("email", pg.CITEXT, nullable=False),
@@ -135,8 +141,9 @@ def upgrade() -> None:
     op.create_table(
         "import_run",
         _id(),
-        sa.Column("org_id", UUID, sa.ForeignKey("org.id", name="fk_import_run_org_id_org"),
-                  nullable=False),
+        sa.Column(
+            "org_id", UUID, sa.ForeignKey("org.id", name="fk_import_run_org_id_org"), nullable=False
+        ),
         sa.Column("source", sa.Text, nullable=False),
         sa.Column("sha256", sa.Text, nullable=False),
         sa.Column("mode", sa.Text, nullable=False),
@@ -168,12 +175,17 @@ def upgrade() -> None:
         sa.Column(
             "run_id",
             UUID,
-            sa.ForeignKey("import_run.id", name="fk_import_issue_run_id_import_run",
-                          ondelete="CASCADE"),
+            sa.ForeignKey(
+                "import_run.id", name="fk_import_issue_run_id_import_run", ondelete="CASCADE"
+            ),
             nullable=False,
         ),
-        sa.Column("org_id", UUID, sa.ForeignKey("org.id", name="fk_import_issue_org_id_org"),
-                  nullable=False),
+        sa.Column(
+            "org_id",
+            UUID,
+            sa.ForeignKey("org.id", name="fk_import_issue_org_id_org"),
+            nullable=False,
+        ),
         sa.Column("line", sa.BigInteger),
         sa.Column("erp_customer_number", sa.Text),
         sa.Column("column_name", sa.Text),
