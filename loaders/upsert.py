@@ -92,7 +92,7 @@ def stage_export(
         "create staging tables",
         """
             CREATE TEMP TABLE stage_customer (
-                erp_customer_number text PRIMARY KEY, name text, email text,
+                erp_customer_number text, name text, email text,
                 default_currency text, default_language text, notes text,
                 billing_address jsonb, shipping_address jsonb
             ) ON COMMIT DROP;
@@ -100,7 +100,7 @@ def stage_export(
                 erp_customer_number text, email text, name text, phone text, role text,
                 is_primary boolean
             ) ON COMMIT DROP;
-            CREATE TEMP TABLE stage_key (erp_customer_number text PRIMARY KEY) ON COMMIT DROP;
+            CREATE TEMP TABLE stage_key (erp_customer_number text) ON COMMIT DROP;
             """,
     )
     customer_cols = ["erp_customer_number", *[f for f in CUSTOMER_FIELDS if f in customers.columns]]
