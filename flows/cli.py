@@ -21,6 +21,9 @@ EXIT_REJECTED = 3
 EXIT_FAILED = 4
 
 
+SAMPLE_INBOX = Path(__file__).resolve().parent.parent / "sample_data" / "inbox"
+
+
 class UsageError(Exception):
     """A mistake in how erp-sync was called: exit 2 with a one-line message."""
 
@@ -223,7 +226,14 @@ def import_command(file: Path, org_slug: str, as_json: bool, **options: Any) -> 
     import_options_ = _build_options(options)
     from flows.import_flow import import_file
 
+    if not as_json:
+        from flows.progress import enable_terminal_progress
+
+        enable_terminal_progress()
     summary = import_file(str(file), org_slug, import_options_)
+    from flows.sync_flow import write_reports_index
+
+    write_reports_index(handle.engine, import_options_.report_dir)
     _print_summary(summary, as_json=as_json)
     return EXIT_CODES[summary["status"]]
 
@@ -362,6 +372,62 @@ def report_command(run_id: str, as_json: bool) -> None:
     _print_summary(summary, as_json=as_json)
 
 
+@cli.command("demo")
+@click.option(
+    "--inbox",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=SAMPLE_INBOX,
+    show_default=True,
+    help="The inbox to sync (one folder per organisation).",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where run folders go (default ERP_SYNC_REPORT_DIR, else ./reports).",
+)
+def demo_command(inbox: Path, report_dir: Path | None) -> int:
+    """The quick start: database, sample organisations, the nightly sync over the sample inbox.
+
+    Uses the embedded PostgreSQL unless DATABASE_URL is set. Running it again applies nothing
+    new (every sample file was applied already) and exits 0.
+    """
+    from loaders.orgs import add_org
+
+    if not inbox.is_dir():
+        raise UsageError(f"no such inbox folder: {inbox}")
+    handle = _database()
+    where = (
+        "embedded PostgreSQL under " + str(get_settings().home)
+        if handle.embedded
+        else "DATABASE_URL"
+    )
+    click.echo(f"database: {where} (schema at the latest migration)")
+    with handle.engine.begin() as conn:
+        for folder in sorted(
+            p for p in inbox.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
+            organisation = add_org(conn, folder.name, folder.name.replace("-", " ").title())
+            click.echo(f"organisation {organisation.slug}: {organisation.id}")
+    from flows.progress import enable_terminal_progress
+    from flows.sync_flow import sync_inbox
+
+    enable_terminal_progress()
+    options = _build_options({"report_dir": report_dir})
+    result = sync_inbox(str(inbox), options)
+    from flows.cli_sync import format_sync_result
+    from loaders.runs import list_runs
+
+    click.echo("")
+    click.echo(format_sync_result(result))
+    with handle.engine.connect() as conn:
+        summaries = list_runs(conn, None, 20)
+    click.echo("\nlatest runs:")
+    click.echo(format_runs_table(summaries) if summaries else "no runs yet")
+    click.echo(f"\nopen the reports: {Path(result['index']).resolve()}")
+    # The sample inbox holds a file with mistakes on purpose: the demo itself succeeded.
+    return EXIT_OK
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -423,3 +489,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             _fail(f"unexpected failure: {type(exc).__name__}: {exc}", EXIT_FAILED)
         _fail(str(exc), code)
     sys.exit(result if isinstance(result, int) else EXIT_OK)
+
+
+# Commands defined in their own modules register themselves on the group when imported.
+import flows.cli_sync  # noqa: E402, F401

@@ -19,6 +19,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from flows.progress import progress
 from flows.reading import RawExport, ReadError, read_export
 from loaders import reports, runs, upsert
 from loaders.exceptions import LoaderError
@@ -170,11 +171,13 @@ def already_applied(engine: Engine, state: RunState) -> bool:
 
 def read_step(state: RunState) -> RawExport | None:
     """Read and decode the file; an unreadable file rejects the run."""
+    progress(f"{state.org.slug}: reading {state.source.name}")
     try:
         raw = read_export(state.source)
     except ReadError as exc:
         state.reject(exc.code, exc.message)
         return None
+    progress(f"{state.org.slug}: read {raw.rows.height:,} rows ({raw.encoding})")
     state.sha256 = raw.sha256
     state.encoding = raw.encoding
     state.delimiter = raw.delimiter
@@ -194,6 +197,10 @@ def validate_step(state: RunState, raw: RawExport) -> Validated | None:
             state.reject(error.code, error.message)
         return None
     validated = validate_rows(raw.rows, header)
+    progress(
+        f"{state.org.slug}: validated {validated.rows_valid:,} rows, "
+        f"rejected {validated.rows_rejected:,}"
+    )
     state.issues = validated.issues
     state.rejected_rows = validated.rejected_rows
     state.rows = {
@@ -234,7 +241,12 @@ def load_step(engine: Engine, state: RunState, validated: Validated | None) -> N
                 _record(conn, state)
                 return
             if validated is not None and validated.rows_read:
+                progress(f"{state.org.slug}: loading {validated.customers.height:,} customers")
                 state.counts = _apply(conn, state, validated)
+                progress(
+                    f"{state.org.slug}: loaded (+{state.counts.customers_inserted:,} "
+                    f"~{state.counts.customers_updated:,} ={state.counts.customers_unchanged:,})"
+                )
             if state.status != REJECTED:
                 state.status = PARTIAL if state.rows["rejected"] else SUCCEEDED
             if options.dry_run:
@@ -333,15 +345,14 @@ def report_step(state: RunState) -> dict[str, Any]:
     summary = state.summary()
     rejected = state.rejected_rows
     if rejected is None:
-        rejected = pl.DataFrame(
-            schema={
-                "_line": pl.Int64,
-                "_nfields": pl.Int32,
-                "_extra": pl.List(pl.String),
-                "errors": pl.String,
-            }
-            | {f"c{i}": pl.String for i in range(len(state.header))}
-        )
+        schema: dict[str, pl.DataType] = {
+            "_line": pl.Int64(),
+            "_nfields": pl.Int32(),
+            "_extra": pl.List(pl.String),
+            "errors": pl.String(),
+        }
+        schema |= {f"c{i}": pl.String() for i in range(len(state.header))}
+        rejected = pl.DataFrame(schema=schema)
     reports.write_run_reports(
         state.run_dir, summary, state.issues, state.header, rejected, state.delimiter or ","
     )

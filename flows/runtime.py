@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -19,7 +20,23 @@ class Database:
     embedded: bool
 
 
+_opened: dict[tuple[str | None, str], Database] = {}
+_opening = threading.Lock()
+
+
 def open_database(settings: Settings, *, check_schema: bool = True) -> Database:
+    """The database of these settings, opened once per process (flows and tasks share it)."""
+    key = (settings.database_url, str(settings.home))
+    with _opening:
+        database = _opened.get(key)
+        if database is None:
+            database = _open(settings, check_schema=check_schema)
+            if check_schema:
+                _opened[key] = database
+        return database
+
+
+def _open(settings: Settings, *, check_schema: bool) -> Database:
     """Connect to DATABASE_URL, or start the embedded server and migrate it to the latest schema.
 
     On a server named by DATABASE_URL migrations run only through `erp-sync db upgrade`, so a

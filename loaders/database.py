@@ -86,7 +86,7 @@ EMBEDDED_SERVER_SETTINGS = {
 
 def _tune_embedded_server(admin_url: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        current = dict(
+        current: dict[str, str] = dict(
             conn.execute(
                 "SELECT name, setting FROM pg_file_settings WHERE sourcefile LIKE %s",
                 ("%postgresql.auto.conf",),

@@ -1,0 +1,166 @@
+"""Time `erp-sync import` on the 1M-customer export: first import, re-sync, --force rerun.
+
+Every figure is the wall time of the real command (a subprocess, as a user runs it) on the
+embedded server, with its peak memory from wait4. The fixed start-up cost (Prefect's temporary
+server, the embedded database) is measured on a one-row file in the same run and subtracted to
+give the net figures. Results go to benchmarks/results/<timestamp>.json and print as a table.
+
+    python -m benchmarks.run [--customers 1000000] [--data benchmarks/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ONE_ROW = (
+    "erp_customer_number,name,default_currency,default_language,contact_email\n"
+    "0000000001,Tiny GmbH,EUR,de-DE,tiny@example.org\n"
+)
+
+
+@dataclass
+class Measure:
+    """One timed command."""
+
+    name: str
+    wall_s: float
+    peak_rss_mb: float
+    exit_code: int
+    summary: dict[str, Any]
+
+
+def erp_sync() -> list[str]:
+    """The console script next to this interpreter (the project's .venv)."""
+    script = Path(sys.executable).with_name("erp-sync")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
+
+
+def timed_run(name: str, args: list[str], env: dict[str, str]) -> Measure:
+    """Run erp-sync with args; wall time and the peak RSS of the process tree it waited for."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([*erp_sync(), *args], env=env, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    summary = json.loads(out) if out.strip().startswith(b"{") else {}
+    measure = Measure(
+        name, round(wall, 2), round(usage.ru_maxrss / 1024, 1), proc.returncode, summary
+    )
+    print(
+        f"  {name}: {measure.wall_s:.1f}s, peak {measure.peak_rss_mb:.0f} MB, exit {proc.returncode}"
+    )
+    return measure
+
+
+def ensure_files(data: Path, customers: int) -> tuple[Path, Path]:
+    """Generate the base export and its re-sync variant once (seeded: same bytes every time)."""
+    data.mkdir(parents=True, exist_ok=True)
+    base, variant = data / f"base-{customers}.csv", data / f"variant-{customers}.csv"
+    common = [sys.executable, "-m", "benchmarks.generate"]
+    if not base.exists():
+        subprocess.run(
+            [*common, str(base), "--customers", str(customers), "--seed", "42"], check=True
+        )
+    if not variant.exists():
+        subprocess.run(
+            [*common, str(variant), "--customers", str(customers), "--seed", "7",
+             "--variant-of-seed", "42", "--changed", "0.10", "--new", "0.05"],
+            check=True,
+        )  # fmt: skip
+    return base, variant
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    except OSError:
+        memory_kb = 0
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--data", type=Path, default=HERE / "data")
+    args = parser.parse_args()
+
+    base, variant = ensure_files(args.data, args.customers)
+    home = args.data / "home"
+    shutil.rmtree(home, ignore_errors=True)  # an empty database every time
+    tiny = args.data / "one-row.csv"
+    tiny.write_text(ONE_ROW)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env |= {"ERP_SYNC_HOME": str(home), "ERP_SYNC_REPORT_DIR": str(args.data / "reports")}
+
+    print(f"benchmark on {base.name} ({base.stat().st_size / 1e6:.0f} MB)")
+    subprocess.run(
+        [*erp_sync(), "org", "add", "bench"], env=env, check=True, stdout=subprocess.DEVNULL
+    )
+    subprocess.run(
+        [*erp_sync(), "org", "add", "tiny"], env=env, check=True, stdout=subprocess.DEVNULL
+    )
+    startup_runs = [
+        timed_run(
+            f"one-row import #{i}", ["import", str(tiny), "--org", "tiny", "--force", "--json"], env
+        )
+        for i in (1, 2)
+    ]
+    startup = min(m.wall_s for m in startup_runs)
+    runs = [
+        timed_run("first import of the 1M file", ["import", str(base), "--org", "bench", "--json"], env),
+        timed_run("re-sync, 10% changed and 5% new", ["import", str(variant), "--org", "bench", "--json"], env),
+        timed_run("--force rerun of the same file", ["import", str(variant), "--org", "bench", "--force", "--json"], env),
+    ]  # fmt: skip
+    result = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "file": {"name": base.name, "bytes": base.stat().st_size},
+        "startup_s": startup,
+        "runs": [
+            asdict(m) | {"net_s": round(m.wall_s - startup, 2)} for m in [*startup_runs, *runs]
+        ],
+    }
+    out = HERE / "results" / f"{result['measured_at'].replace(':', '')}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(
+        f"\n| measure | wall | net of start-up ({startup:.1f} s) | peak memory | customers ins/upd/same |"
+    )
+    print("|---|---|---|---|---|")
+    for m in [*startup_runs, *runs]:
+        c = m.summary.get("customers", {})
+        print(
+            f"| {m.name} | {m.wall_s:.1f} s | {m.wall_s - startup:.1f} s | {m.peak_rss_mb:.0f} MB "
+            f"| {c.get('inserted')}/{c.get('updated')}/{c.get('unchanged')} |"
+        )
+    print(f"\nresults: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""The nightly sync as a Prefect deployment: built here, served by `erp-sync serve`.
+
+Building is apart from serving so that a test (or a script) can register the deployment with
+``build_deployment(...).apply()`` against any Prefect API without blocking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.schedules import Cron
+
+from flows.sync_flow import sync_inbox
+
+DEPLOYMENT_NAME = "nightly"
+DEFAULT_CRON = "0 2 * * *"
+#: The inbox a served sync reads when --inbox is not given; unset means ./inbox (made absolute
+#: when the deployment is built, so runs do not depend on the runner's working directory).
+INBOX_ENV = "ERP_SYNC_INBOX"
+DEFAULT_INBOX = Path("inbox")
+
+
+def default_inbox() -> Path:
+    """ERP_SYNC_INBOX, else ./inbox."""
+    value = os.environ.get(INBOX_ENV, "").strip()
+    return Path(value) if value else DEFAULT_INBOX
+
+
+def local_timezone() -> str:
+    """This machine's IANA time zone name: TZ, /etc/timezone, /etc/localtime's target, else UTC."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        candidates.append(Path("/etc/timezone").read_text(encoding="utf-8").strip())
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        target = str(localtime.resolve())
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    for name in candidates:
+        if name and _valid_timezone(name):
+            return name
+    return "UTC"
+
+
+def _valid_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def build_deployment(
+    cron: str = DEFAULT_CRON,
+    timezone: str | None = None,
+    inbox: Path | str | None = None,
+    *,
+    name: str = DEPLOYMENT_NAME,
+) -> RunnerDeployment:
+    """The deployment nightly-sync/<name>: the sync of inbox on cron, never two runs at once.
+
+    Raises ValueError for a cron expression or time zone that Prefect cannot schedule.
+    """
+    timezone = timezone or local_timezone()
+    if not _valid_timezone(timezone):
+        raise ValueError(f"unknown time zone {timezone!r} (use an IANA name such as Europe/Berlin)")
+    schedule = Cron(cron, timezone=timezone)  # raises ValueError for a bad expression
+    inbox_path = Path(inbox) if inbox is not None else default_inbox()
+    deployment = sync_inbox.to_deployment(
+        name=name,
+        schedules=[schedule],
+        parameters={"inbox": str(inbox_path.expanduser().resolve())},
+        # a run that comes due while the last one is still going is cancelled, not queued:
+        # the next night picks up whatever is still new
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+        ),
+        description="erp-sync: import every new ERP export of the inbox (the nightly sync).",
+        tags=["erp-sync"],
+        # the installed package is importable from anywhere; a file path depends on the cwd
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+    return cast(RunnerDeployment, deployment)  # called from sync code: not the coroutine
+
+
+def require_prefect_server() -> str:
+    """The PREFECT_API_URL to serve against; ValueError when there is none.
+
+    Without it Prefect starts a temporary server, and a temporary server runs no scheduler:
+    `serve` would wait forever for a run that is never created.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise ValueError(
+            "serving needs a Prefect server that schedules runs: start one with "
+            "`prefect server start` and set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)"
+        )
+    return str(url)
+
+
+def serve_deployment(deployment: RunnerDeployment) -> None:
+    """Serve the deployment in this process until interrupted, one run at a time."""
+    from prefect import serve
+
+    serve(deployment, limit=1)

@@ -1,0 +1,298 @@
+"""The Prefect flow `nightly-sync`: import every new export of an inbox, one subflow run per file.
+
+The inbox holds one folder per organisation, named by its slug: ``INBOX/<org-slug>/*.csv``
+(also ``.txt`` and ``.tsv``). A file is new when its bytes (sha256) were never applied to that
+organisation, so a renamed copy of an applied file is not applied again. The inbox is only read:
+no file is moved, renamed or written.
+
+Each file is imported by the flow `import-file`, called inside this flow, so every file is its
+own subflow run. Files of one organisation run one at a time in name order; organisations run in
+parallel, up to ``ERP_SYNC_SYNC_CONCURRENCY`` at once.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import tomllib
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from sqlalchemy.engine import Engine
+
+from flows.import_flow import import_file
+from flows.importing import EXIT_CODES, FAILED, ImportOptions, file_sha256
+from flows.runtime import open_database
+from flows.settings import get_settings
+from loaders import reports, runs
+from loaders.exceptions import OrganisationNotFoundError
+from loaders.orgs import get_org
+
+EXPORT_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
+ORG_SETTINGS_FILE = "erp-sync.toml"
+EXIT_USAGE = 2
+INDEX_RUNS = 500
+
+_MODES = ("upsert", "full")
+_RATE_KEYS = ("max_error_rate", "max_deactivate_rate")
+
+
+class OrgSettingsError(Exception):
+    """An organisation's erp-sync.toml cannot be used: the organisation is skipped (exit 2)."""
+
+
+@dataclass
+class OrgBatch:
+    """One organisation's work in a sync: its options and the new files, in name order."""
+
+    slug: str
+    options: ImportOptions
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class SyncPlan:
+    """What a sync will do, decided before any import starts."""
+
+    batches: list[OrgBatch] = field(default_factory=list)
+    unknown_orgs: list[str] = field(default_factory=list)
+    org_errors: list[dict[str, Any]] = field(default_factory=list)
+    skipped_already_applied: int = 0
+
+
+# --- finding the work -------------------------------------------------------------------------
+
+
+def list_org_folders(inbox: Path) -> list[Path]:
+    """The organisation folders of an inbox, by name (hidden folders are not organisations)."""
+    return sorted(
+        (p for p in inbox.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.name,
+    )
+
+
+def list_exports(folder: Path) -> list[Path]:
+    """The export files of an organisation folder (.csv, .txt, .tsv, any case), by name."""
+    return sorted(
+        (
+            p
+            for p in folder.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in EXPORT_SUFFIXES
+        ),
+        key=lambda p: p.name,
+    )
+
+
+def read_org_settings(folder: Path, options: ImportOptions) -> ImportOptions:
+    """The command's options with the folder's erp-sync.toml (mode, rates) laid over them."""
+    path = folder / ORG_SETTINGS_FILE
+    if not path.is_file():
+        return options
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise OrgSettingsError(f"{path}: not readable TOML: {exc}") from exc
+    return apply_org_settings(options, data, source=str(path))
+
+
+def apply_org_settings(
+    options: ImportOptions, data: Mapping[str, Any], *, source: str
+) -> ImportOptions:
+    """Check an organisation's settings and return the options they override."""
+    unknown = sorted(set(data) - {"mode", *_RATE_KEYS})
+    if unknown:
+        raise OrgSettingsError(
+            f"{source}: unknown key(s) {', '.join(unknown)} "
+            f"(allowed: mode, max_error_rate, max_deactivate_rate)"
+        )
+    changes: dict[str, Any] = {}
+    if "mode" in data:
+        if data["mode"] not in _MODES:
+            raise OrgSettingsError(
+                f"{source}: mode must be 'upsert' or 'full', not {data['mode']!r}"
+            )
+        changes["mode"] = data["mode"]
+    for key in _RATE_KEYS:
+        if key in data:
+            value = data[key]
+            # bool is an int in Python; `true` is not a rate
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise OrgSettingsError(
+                    f"{source}: {key} must be a number from 0 to 1, not {value!r}"
+                )
+            changes[key] = float(value)
+    return replace(options, **changes)
+
+
+def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
+    """Decide, per organisation folder, which files to import and with which options."""
+    plan = SyncPlan()
+    with engine.connect() as conn:
+        for folder in list_org_folders(inbox):
+            slug = folder.name
+            try:
+                organisation = get_org(conn, slug)
+            except OrganisationNotFoundError as exc:
+                plan.unknown_orgs.append(slug)
+                plan.org_errors.append(
+                    {
+                        "org": slug,
+                        "code": "unknown_org",
+                        "message": str(exc),
+                        "exit_code": EXIT_USAGE,
+                    }
+                )
+                continue
+            try:
+                org_options = read_org_settings(folder, options)
+            except OrgSettingsError as exc:
+                plan.org_errors.append(
+                    {
+                        "org": slug,
+                        "code": "org_settings",
+                        "message": str(exc),
+                        "exit_code": EXIT_USAGE,
+                    }
+                )
+                continue
+            batch = OrgBatch(slug=slug, options=org_options)
+            seen: set[str] = set()
+            for path in list_exports(folder):
+                if options.force:
+                    batch.files.append(path)
+                    continue
+                try:
+                    digest = file_sha256(path)
+                except OSError:
+                    batch.files.append(path)  # import-file reports why it cannot be read
+                    continue
+                # a renamed copy: applied before, or a twin earlier in this same batch
+                if digest in seen or runs.find_applied_run(conn, organisation.id, digest):
+                    plan.skipped_already_applied += 1
+                    continue
+                seen.add(digest)
+                batch.files.append(path)
+            if batch.files:
+                plan.batches.append(batch)
+    return plan
+
+
+# --- running it -------------------------------------------------------------------------------
+
+
+def _file_result(org: str, path: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "org": org,
+        "file": str(path),
+        "status": summary["status"],
+        "run_id": summary["run_id"],
+        "exit_code": EXIT_CODES[summary["status"]],
+        "report_dir": summary["report_dir"],
+    }
+
+
+def import_org_files(
+    batch: OrgBatch, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> list[dict[str, Any]]:
+    """Import one organisation's files in order, each as a subflow run; a failure stops none."""
+    results = []
+    for path in batch.files:
+        try:
+            summary = import_file(str(path), batch.slug, batch.options)
+        except Exception as exc:  # a crash outside the import's own handling
+            logger.error("%s: %s: import crashed: %s", batch.slug, path.name, type(exc).__name__)
+            results.append(
+                {
+                    "org": batch.slug,
+                    "file": str(path),
+                    "status": FAILED,
+                    "run_id": None,
+                    "exit_code": EXIT_CODES[FAILED],
+                    "report_dir": None,
+                }
+            )
+            continue
+        result = _file_result(batch.slug, path, summary)
+        logger.info("%s: %s: %s", batch.slug, path.name, result["status"])
+        results.append(result)
+    return results
+
+
+def _run_batches(
+    batches: list[OrgBatch], concurrency: int, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> list[dict[str, Any]]:
+    """Run each organisation's batch in its own thread, at most `concurrency` at a time."""
+    if not batches:
+        return []
+    with ThreadPoolExecutor(
+        max_workers=min(concurrency, len(batches)), thread_name_prefix="erp-sync-org"
+    ) as pool:
+        # Each thread gets a copy of this flow run's context, so `import_file` called there is a
+        # subflow run of this one (a fresh copy per batch: one Context cannot be entered twice).
+        futures = [
+            pool.submit(contextvars.copy_context().run, import_org_files, batch, logger)
+            for batch in batches
+        ]
+        return [result for future in futures for result in future.result()]
+
+
+def write_reports_index(engine: Engine, report_dir: Path) -> Path:
+    """Regenerate <report_dir>/index.html from the newest runs of every organisation."""
+    with engine.connect() as conn:
+        recent = runs.list_runs(conn, None, limit=INDEX_RUNS)
+    return reports.write_index(Path(report_dir), recent)
+
+
+def sync_exit_code(files: list[dict[str, Any]], org_errors: list[dict[str, Any]]) -> int:
+    """The highest exit code of the sync's files and organisation errors (0 when none)."""
+    return max([0, *(f["exit_code"] for f in files), *(e["exit_code"] for e in org_errors)])
+
+
+@flow(name="nightly-sync", log_prints=False)
+def sync_inbox(inbox: str, options: ImportOptions | None = None) -> dict[str, Any]:
+    """Import every new export under INBOX/<org-slug>/, one subflow run of import-file per file."""
+    settings = get_settings()
+    options = options or ImportOptions(report_dir=settings.report_dir)
+    started_at = datetime.now(UTC)
+    root = Path(inbox)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such inbox folder: {root}")
+
+    engine = open_database(settings).engine
+    return _sync(engine, root, options, settings.sync_concurrency, started_at)
+
+
+def _sync(
+    engine: Engine, root: Path, options: ImportOptions, concurrency: int, started_at: datetime
+) -> dict[str, Any]:
+    logger = get_run_logger()
+    plan = plan_sync(engine, root, options)
+    for error in plan.org_errors:
+        logger.error("%s: skipped: %s", error["org"], error["message"])
+    logger.info(
+        "%d organisation(s) with new files, %d file(s) to import, %d already applied",
+        len(plan.batches),
+        sum(len(b.files) for b in plan.batches),
+        plan.skipped_already_applied,
+    )
+
+    files = _run_batches(plan.batches, concurrency, logger)
+    index = write_reports_index(engine, options.report_dir)
+    exit_code = sync_exit_code(files, plan.org_errors)
+    logger.info("sync finished with exit code %d; runs index %s", exit_code, index)
+    return {
+        "inbox": str(root),
+        "started_at": started_at.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "exit_code": exit_code,
+        "files": files,
+        "skipped_already_applied": plan.skipped_already_applied,
+        "unknown_orgs": plan.unknown_orgs,
+        "org_errors": plan.org_errors,
+        "index": str(index),
+    }
