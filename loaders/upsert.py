@@ -115,7 +115,9 @@ def stage_export(
         copy_frame(conn, "stage_contact", contacts, contact_cols)
         copy_frame(conn, "stage_key", keys, ["erp_customer_number"])
     # Temporary tables are never analysed automatically; the joins below need row counts.
-    _execute(conn, "analyze staging", "ANALYZE stage_customer; ANALYZE stage_contact; ANALYZE stage_key")
+    _execute(
+        conn, "analyze staging", "ANALYZE stage_customer; ANALYZE stage_contact; ANALYZE stage_key"
+    )
 
 
 def preview_deactivations(conn: Connection, org_id: uuid.UUID) -> tuple[int, int]:
