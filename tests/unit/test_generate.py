@@ -37,12 +37,16 @@ def _invalid(df: pl.DataFrame) -> pl.Series:
         return (v == "") | v.str.contains(gen.EMAIL_PATTERN)
 
     contact_filled = (
-        (c("contact_name") != "") | (c("contact_phone") != "") | (c("contact_role") != "")
+        (c("contact_name") != "")
+        | (c("contact_phone") != "")
+        | (c("contact_role") != "")
         | (c("contact_is_primary") != "")
     )
     return df.select(
         ~c("default_currency").str.to_uppercase().is_in(list(gen.VALID_CURRENCIES))
-        | ~c("default_language").str.replace_all("_", "-").str.to_lowercase()
+        | ~c("default_language")
+        .str.replace_all("_", "-")
+        .str.to_lowercase()
         .is_in(list(gen.VALID_LANGUAGES))
         | (c("name").str.strip_chars() == "")
         | ~email_ok("email")
@@ -57,8 +61,17 @@ def files(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("generate")
     return {
         "base": _write(d / "base.csv", "--seed", str(SEED)),
-        "variant": _write(d / "variant.csv", "--seed", "3", "--variant-of-seed", str(SEED),
-                          "--changed", "0.10", "--new", "0.05"),
+        "variant": _write(
+            d / "variant.csv",
+            "--seed",
+            "3",
+            "--variant-of-seed",
+            str(SEED),
+            "--changed",
+            "0.10",
+            "--new",
+            "0.05",
+        ),
     }
 
 
@@ -73,8 +86,17 @@ def test_the_same_seed_writes_the_same_bytes(files, tmp_path):
 
 
 def test_the_same_variant_arguments_write_the_same_bytes(files, tmp_path):
-    again = _write(tmp_path / "again.csv", "--seed", "3", "--variant-of-seed", str(SEED),
-                   "--changed", "0.10", "--new", "0.05")
+    again = _write(
+        tmp_path / "again.csv",
+        "--seed",
+        "3",
+        "--variant-of-seed",
+        str(SEED),
+        "--changed",
+        "0.10",
+        "--new",
+        "0.05",
+    )
     assert again.read_bytes() == files["variant"].read_bytes()
 
 
@@ -107,8 +129,9 @@ def test_customers_span_rows_and_some_have_no_contact(base):
     rows = base.group_by(_number(base)).len()["len"]
     assert rows.max() >= 3
     assert (rows == 1).sum() > 0
-    no_contact = base.filter(pl.all_horizontal(
-        pl.col(c) == "" for c in gen.HEADER if c.startswith("contact_")))
+    no_contact = base.filter(
+        pl.all_horizontal(pl.col(c) == "" for c in gen.HEADER if c.startswith("contact_"))
+    )
     assert no_contact.height > 0.03 * CUSTOMERS
 
 
@@ -127,7 +150,9 @@ def test_each_kind_of_invalid_value_occurs(base):
     c = pl.col
     kinds = {
         "currency": ~c("default_currency").str.to_uppercase().is_in(list(gen.VALID_CURRENCIES)),
-        "language": ~c("default_language").str.replace_all("_", "-").str.to_lowercase()
+        "language": ~c("default_language")
+        .str.replace_all("_", "-")
+        .str.to_lowercase()
         .is_in(list(gen.VALID_LANGUAGES)),
         "blank name": c("name").str.strip_chars() == "",
         "email": (c("email") != "") & ~c("email").str.strip_chars().str.contains(gen.EMAIL_PATTERN),
@@ -152,7 +177,8 @@ def test_some_customers_have_the_same_contact_twice_in_another_case(base):
         pl.col("contact_email"),
     )
     twice = emails.group_by("n", pl.col("contact_email").str.to_lowercase()).agg(
-        pl.col("contact_email").n_unique().alias("spellings"))
+        pl.col("contact_email").n_unique().alias("spellings")
+    )
     assert twice.filter(pl.col("spellings") >= 2).height > 0.01 * CUSTOMERS
 
 
@@ -184,8 +210,9 @@ def test_the_variant_keeps_85_percent_of_customers_and_adds_5_percent_new(files,
     variant = _read(files["variant"])
 
     def by_customer(df: pl.DataFrame) -> dict[str, tuple[str, ...]]:
-        rows = df.select(_number(df).alias("n"),
-                         pl.concat_str(pl.all(), separator="\x1f").alias("row"))
+        rows = df.select(
+            _number(df).alias("n"), pl.concat_str(pl.all(), separator="\x1f").alias("row")
+        )
         grouped = rows.group_by("n", maintain_order=True).agg("row")
         return {n: tuple(r) for n, r in zip(grouped["n"], grouped["row"], strict=True)}
 
@@ -205,9 +232,19 @@ def test_the_variant_keeps_85_percent_of_customers_and_adds_5_percent_new(files,
 def test_a_variant_changes_names_cities_notes_or_phones_only(files, base):
     variant = _read(files["variant"])
     joined = base.with_row_index("i").join(
-        variant.head(base.height).with_row_index("i"), on="i", suffix="_v")
+        variant.head(base.height).with_row_index("i"), on="i", suffix="_v"
+    )
     differs = {c: (joined[c] != joined[f"{c}_v"]).sum() for c in gen.HEADER}
-    moved = {"name", "notes", "billing_street", "billing_city", "billing_postal_code",
-             "shipping_street", "shipping_city", "shipping_postal_code", "contact_phone"}
+    moved = {
+        "name",
+        "notes",
+        "billing_street",
+        "billing_city",
+        "billing_postal_code",
+        "shipping_street",
+        "shipping_city",
+        "shipping_postal_code",
+        "contact_phone",
+    }
     assert {c for c, n in differs.items() if n} <= moved
     assert all(differs[c] > 0 for c in ("name", "notes", "billing_city", "contact_phone"))
