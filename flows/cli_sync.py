@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from flows.cli import UsageError, _build_options, _database, cli, import_options
+from flows.settings import get_settings
 
 
 @cli.command("sync")
@@ -95,14 +96,22 @@ def format_sync_result(result: dict[str, Any]) -> str:
 def serve_command(cron: str, timezone_name: str | None, inbox: Path | None) -> None:
     """Serve the nightly sync as the Prefect deployment nightly-sync/nightly, until stopped.
 
-    Needs a Prefect server (PREFECT_API_URL): its scheduler creates the runs. Runs never
+    Uses the Prefect server of PREFECT_API_URL; without one it starts a local Prefect server
+    (with its scheduler, data under ERP_SYNC_HOME/prefect) for as long as it serves. Runs never
     overlap: a run due while the previous one is still going is cancelled.
     """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from flows import serve
 
     try:
-        deployment = serve.build_deployment(cron=cron, timezone=timezone_name, inbox=inbox)
-        serve.require_prefect_server()
+        serve.build_deployment(cron=cron, timezone=timezone_name, inbox=inbox)  # validate first
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    serve.serve_deployment(deployment)
+    if PREFECT_API_URL.value():
+        serve.serve_deployment(serve.build_deployment(cron, timezone_name, inbox))
+        return
+    with serve.local_prefect_server(get_settings().home) as url:
+        click.echo(f"started a local Prefect server: {url.removesuffix('/api')}", err=True)
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            serve.serve_deployment(serve.build_deployment(cron, timezone_name, inbox))

