@@ -261,8 +261,11 @@ def load_step(engine: Engine, state: RunState, validated: Validated | None) -> N
 
 
 def _apply(conn: sa.Connection, state: RunState, validated: Validated) -> upsert.LoadCounts:
-    upsert.stage_export(conn, validated.customers, validated.contacts, validated.keys_seen)
     full = state.options.mode == "full"
+    customers, contacts, skipped = upsert.skip_unchanged(
+        conn, state.org.id, validated.customers, validated.contacts, active_only=full
+    )
+    upsert.stage_export(conn, customers, contacts, validated.keys_seen)
     if full:
         missing, active = upsert.preview_deactivations(conn, state.org.id)
         budget = state.options.max_deactivate_rate
@@ -271,15 +274,18 @@ def _apply(conn: sa.Connection, state: RunState, validated: Validated) -> upsert
                 f"full mode would deactivate {missing} of {active} active customers "
                 f"({missing / active:.1%}), more than --max-deactivate-rate {budget:g}"
             )
-    customers = upsert.apply_customers(
+    customer_counts = upsert.apply_customers(
         conn, state.org.id, frozenset(validated.customers.columns), full=full
     )
-    contacts = upsert.apply_contacts(conn, state.org.id, frozenset(validated.contacts.columns))
+    contact_counts = upsert.apply_contacts(
+        conn, state.org.id, frozenset(validated.contacts.columns)
+    )
     return replace(
-        customers,
-        contacts_inserted=contacts.contacts_inserted,
-        contacts_updated=contacts.contacts_updated,
-        contacts_unchanged=contacts.contacts_unchanged,
+        customer_counts,
+        customers_unchanged=customer_counts.customers_unchanged + skipped.customers,
+        contacts_inserted=contact_counts.contacts_inserted,
+        contacts_updated=contact_counts.contacts_updated,
+        contacts_unchanged=contact_counts.contacts_unchanged + skipped.contacts,
     )
 
 

@@ -73,6 +73,8 @@ customer = Table(
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
     _created_at(),
     _updated_at(),
+    # Fingerprint of what the last applied file said about this customer (loaders/fingerprint.py).
+    Column("source_hash", BigInteger),
     # Leads with org_id, so it is also the tenant index of this table.
     UniqueConstraint("org_id", "erp_customer_number"),
 )

@@ -20,6 +20,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, CursorResult
 
+from loaders.fingerprint import FINGERPRINT, KEY, fingerprint_customers
 from loaders.staging import copy_frame
 
 # The allow-list of fields a file may set; SQL identifiers only ever come from here.
@@ -79,6 +80,60 @@ def lock_organisation(conn: Connection, org_id: uuid.UUID) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Unchanged:
+    """Customers (and their contacts) left out of staging because their fingerprint matched."""
+
+    customers: int = 0
+    contacts: int = 0
+
+
+def skip_unchanged(
+    conn: Connection,
+    org_id: uuid.UUID,
+    customers: pl.DataFrame,
+    contacts: pl.DataFrame,
+    *,
+    active_only: bool,
+) -> tuple[pl.DataFrame, pl.DataFrame, Unchanged]:
+    """Drop the customers the file repeats exactly; give the others their new fingerprint.
+
+    A customer whose fingerprint equals the one stored when it was last applied gets no
+    staging, no comparison and no write. In full mode only active customers are skipped, so
+    that inactive ones in the file still reach the reactivation.
+    """
+    with timed("fingerprint customers"):
+        prints = fingerprint_customers(customers, contacts)
+        stored = _stored_fingerprints(conn, org_id, active_only=active_only)
+        same = prints.join(stored, on=[KEY, FINGERPRINT], how="semi").select(KEY)
+        if same.height:
+            customers = customers.join(same, on=KEY, how="anti")
+            kept_contacts = contacts.join(same, on=KEY, how="anti")
+        else:
+            kept_contacts = contacts
+        customers = customers.join(prints, on=KEY, how="left")
+    skipped = Unchanged(customers=same.height, contacts=contacts.height - kept_contacts.height)
+    return customers, kept_contacts, skipped
+
+
+def _stored_fingerprints(conn: Connection, org_id: uuid.UUID, *, active_only: bool) -> pl.DataFrame:
+    active = "AND is_active" if active_only else ""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    buffer = bytearray()
+    statement = (
+        f"COPY (SELECT erp_customer_number, source_hash FROM customer "
+        f"WHERE org_id = %s AND source_hash IS NOT NULL {active}) TO STDOUT WITH (FORMAT csv)"
+    )
+    with raw.cursor() as cursor, cursor.copy(statement, (org_id,)) as copy:
+        for block in copy:
+            buffer += block
+    schema = {KEY: pl.String, FINGERPRINT: pl.Int64}
+    if not buffer:
+        return pl.DataFrame(schema=schema)
+    return pl.read_csv(bytes(buffer), has_header=False, new_columns=list(schema), schema=schema)
+
+
 def stage_export(
     conn: Connection,
     customers: pl.DataFrame,
@@ -94,7 +149,7 @@ def stage_export(
             CREATE TEMP TABLE stage_customer (
                 erp_customer_number text, name text, email text,
                 default_currency text, default_language text, notes text,
-                billing_address jsonb, shipping_address jsonb
+                billing_address jsonb, shipping_address jsonb, source_hash bigint
             ) ON COMMIT DROP;
             CREATE TEMP TABLE stage_contact (
                 erp_customer_number text, email text, name text, phone text, role text,
@@ -103,7 +158,10 @@ def stage_export(
             CREATE TEMP TABLE stage_key (erp_customer_number text) ON COMMIT DROP;
             """,
     )
-    customer_cols = ["erp_customer_number", *[f for f in CUSTOMER_FIELDS if f in customers.columns]]
+    customer_cols = [
+        "erp_customer_number",
+        *[f for f in (*CUSTOMER_FIELDS, FINGERPRINT) if f in customers.columns],
+    ]
     contact_cols = [
         "erp_customer_number",
         "email",
@@ -162,6 +220,7 @@ def apply_customers(
     incoming = ", ".join(_customer_value(f) for f in fields)
     changed = f"ROW({stored}) IS DISTINCT FROM ROW({incoming})" if fields else "false"
     reactivate = "(c.id IS NOT NULL AND NOT c.is_active)" if full else "false"
+    rehash = "c.source_hash IS DISTINCT FROM s.source_hash"
     _execute(
         conn,
         "classify customers",
@@ -171,11 +230,11 @@ def apply_customers(
                    {", ".join(f"{_customer_value(f)} AS {f}" for f in fields)},
                    c.id IS NULL AS is_new,
                    c.id IS NOT NULL AND {changed} AS changed,
-                   {reactivate} AS reactivate
+                   {reactivate} AS reactivate, s.source_hash
             FROM stage_customer s
             LEFT JOIN customer c
               ON c.org_id = :org AND c.erp_customer_number = s.erp_customer_number
-            WHERE c.id IS NULL OR {changed} OR {reactivate}
+            WHERE c.id IS NULL OR {changed} OR {reactivate} OR {rehash}
             """,
         {"org": org_id},
     )
@@ -185,28 +244,33 @@ def apply_customers(
         conn,
         "insert customers",
         f"""
-            INSERT INTO customer (org_id, erp_customer_number, {columns})
-            SELECT :org, erp_customer_number, {columns} FROM customer_delta WHERE is_new
+            INSERT INTO customer (org_id, erp_customer_number, {columns}, source_hash)
+            SELECT :org, erp_customer_number, {columns}, source_hash
+            FROM customer_delta WHERE is_new
             ORDER BY erp_customer_number
             ON CONFLICT (org_id, erp_customer_number) DO NOTHING
             """,
         {"org": org_id},
     ).rowcount
-    assignments = ", ".join(f"{f} = d.{f}" for f in fields)
-    updated = _execute(
+    assignments = "".join(f"{f} = d.{f}, " for f in fields)
+    _execute(
         conn,
         "update customers",
         f"""
             UPDATE customer c
-            SET {assignments + "," if assignments else ""}
+            SET {assignments} source_hash = d.source_hash,
                 is_active = c.is_active OR d.reactivate
             FROM customer_delta d
             WHERE c.id = d.customer_id AND NOT d.is_new
             """,
-    ).rowcount
-    reactivated = conn.execute(
-        sa.text("SELECT count(*) FROM customer_delta WHERE reactivate")
-    ).scalar_one()
+    )
+    # A row whose only news is its fingerprint was written but is not an update of a value.
+    updated, reactivated = conn.execute(
+        sa.text(
+            "SELECT count(*) FILTER (WHERE NOT is_new AND (changed OR reactivate)),"
+            " count(*) FILTER (WHERE reactivate) FROM customer_delta"
+        )
+    ).one()
     deactivated = 0
     if full:
         deactivated = _execute(

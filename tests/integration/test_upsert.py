@@ -322,3 +322,58 @@ def test_an_empty_file_and_a_header_without_rows_succeed_and_change_nothing(
     header_only = run_import(engine, org, tmp_path, HEADER + "\n", name="b.csv", mode="full")
     assert empty["status"] == header_only["status"] == "succeeded"
     assert header_only["rows"]["read"] == 0
+
+
+def _xmins(engine: Engine, org_id: Any) -> dict[str, str]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT c.erp_customer_number || '/' || coalesce(cc.email::text, ''), "
+                "c.xmin::text || '/' || coalesce(cc.xmin::text, '') "
+                "FROM customer c LEFT JOIN customer_contact cc ON cc.customer_id = c.id "
+                "WHERE c.org_id = :org"
+            ),
+            {"org": org_id},
+        ).all()
+    return dict(rows)
+
+
+def test_a_forced_rerun_rewrites_no_row_at_all(engine, org, tmp_path) -> None:
+    text = csv(
+        "90,A,,EUR,en,,,,,,a@x.de,A,,,1", "90,A,,EUR,en,,,,,,b@x.de,B,,,", "91,B,,EUR,en,,,,,,"
+    )
+    run_import(engine, org, tmp_path, text)
+    before = _xmins(engine, org.id)
+    forced = run_import(engine, org, tmp_path, text, force=True)
+    assert forced["customers"]["unchanged"] == 2
+    assert forced["contacts"]["unchanged"] == 2
+    assert _xmins(engine, org.id) == before  # xmin changes with every write of a row
+
+
+def test_a_contact_change_alone_is_applied_even_though_the_customer_is_the_same(
+    engine, org, tmp_path
+) -> None:
+    run_import(engine, org, tmp_path, csv("92,A,,EUR,en,,,,,,a@x.de,Old,,,"))
+    summary = run_import(
+        engine, org, tmp_path, csv("92,A,,EUR,en,,,,,,a@x.de,New,,,"), name="b.csv"
+    )
+    assert summary["customers"]["unchanged"] == 1
+    assert summary["contacts"]["updated"] == 1
+    assert contacts(engine, org.id, "92")["a@x.de"]["name"] == "New"
+
+
+def test_a_customer_without_a_stored_fingerprint_gets_one_without_moving_updated_at(
+    engine, org, tmp_path
+) -> None:
+    text = csv("93,A,,EUR,en,,,,,,")
+    run_import(engine, org, tmp_path, text)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE customer SET source_hash = NULL WHERE org_id = :org"), {"org": org.id}
+        )
+    before = customers(engine, org.id)["93"]
+    summary = run_import(engine, org, tmp_path, text, force=True)
+    after = customers(engine, org.id)["93"]
+    assert summary["customers"]["unchanged"] == 1
+    assert after["source_hash"] is not None
+    assert after["updated_at"] == before["updated_at"]
