@@ -229,7 +229,7 @@ def ensure_schema_current(engine: Engine, *, migrate: bool) -> None:
     if migrate:
         upgrade(engine)
         return
+    where = f"at revision {current}" if current else "not created yet"
     raise SchemaBehindError(
-        f"the database schema is at {current or 'nothing'}, the latest is {head}: "
-        "run `erp-sync db upgrade`"
+        f"the erp-sync schema is {where} (the latest is {head}): run `erp-sync db upgrade`"
     )
