@@ -50,11 +50,31 @@ class RawExport:
 
 def read_export(path: Path) -> RawExport:
     """Read the file at `path` into a RawExport, or raise ReadError if it cannot be read at all."""
+    return _read_export(path, reparse_file=True)
+
+
+def _file_identity(path: Path) -> tuple[int, ...]:
+    """What changes when a file is rewritten: device, inode, size, modification time."""
+    st = path.stat()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _read_export(path: Path, *, reparse_file: bool) -> RawExport:
+    """Read `path`; with `reparse_file`, polars parses a UTF-8 file from disk, not from memory.
+
+    The file's bytes are needed whole for the hash, the encoding checks and the record scan;
+    the frame they turn into is about twice their size. When the text is the file's own bytes
+    (UTF-8), they are dropped before polars parses the file from its path, so that the bytes
+    and the frame are never in memory together. Should the file change between the two reads,
+    it is read again from memory as a whole.
+    """
+    identity = _file_identity(path)
     raw = path.read_bytes()
     # hashlib releases the GIL: hash on a second thread while the text is scanned and parsed.
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(_sha256_hex, raw)
         encoding, buf, text_start = _to_utf8(raw)
+        from_file = reparse_file and buf is raw  # the text is the file's bytes, unchanged
         del raw  # when transcoded, the original bytes are dropped once hashed
 
         found = _find_header(buf, text_start)
@@ -64,8 +84,27 @@ def read_export(path: Path) -> RawExport:
         delimiter = _detect_delimiter(buf[header_start:header_end])
 
         records = _scan_records(buf, header_start, ord(delimiter))
-        header, rows = _parse_records(buf, header_start, delimiter, records)
-        return RawExport(path, digest.result(), encoding, delimiter, header, rows)
+        width = int(records["_nfields"][0])
+        skip_lines = buf.count(b"\n", 0, header_start)
+        long_records = _data_records(records).filter(pl.col("_nfields") > width)
+        # the long records' own bytes (usually few), parsed after the whole file
+        long_text = _long_text(buf, records, width) if long_records.height else None
+        sha256 = digest.result()
+    source: bytes | str = buf
+    if from_file:
+        del buf  # the hash thread is done with it too
+        source = str(path.resolve())
+    fields = _read_fields_checked(source, delimiter, width, skip_lines, records.height)
+    del source
+    if from_file and _file_identity(path) != identity:
+        return _read_export(path, reparse_file=False)  # changed meanwhile: read it again, whole
+    surplus = (
+        _read_surplus(long_text, delimiter, long_records, width) if long_text is not None else None
+    )
+    columns = fields.get_columns()
+    del fields  # `_parse_records` releases the parsed columns one by one
+    header, rows = _parse_records(columns, width, records, surplus)
+    return RawExport(path, sha256, encoding, delimiter, header, rows)
 
 
 def _sha256_hex(data: bytes) -> str:
@@ -380,8 +419,9 @@ def _empty_rows(width: int) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def _read_fields(source: bytes, delimiter: str, width: int, skip_lines: int) -> pl.DataFrame:
-    """Parse `source` with polars into `width` String columns c0..; surplus fields are dropped."""
+def _read_fields(source: bytes | str, delimiter: str, width: int, skip_lines: int) -> pl.DataFrame:
+    """Parse `source` (text or a file path) with polars into `width` String columns c0..;
+    surplus fields are dropped."""
     return pl.read_csv(
         source,
         has_header=False,
@@ -394,51 +434,103 @@ def _read_fields(source: bytes, delimiter: str, width: int, skip_lines: int) -> 
         truncate_ragged_lines=True,
         missing_columns="insert",
         raise_if_empty=False,
+        glob=False,
     )
 
 
-def _parse_records(
-    buf: bytes, header_start: int, delimiter: str, records: pl.DataFrame
-) -> tuple[tuple[str, ...], pl.DataFrame]:
-    """Parse the fields of every record with polars and attach line numbers and field counts."""
-    width = int(records["_nfields"][0])
+def _read_fields_checked(
+    source: bytes | str, delimiter: str, width: int, skip_lines: int, expected: int
+) -> pl.DataFrame:
+    """`_read_fields`, with its failures and a record count unlike the scan's as ReadError."""
     try:
-        fields = _read_fields(buf, delimiter, width, buf.count(b"\n", 0, header_start))
+        fields = _read_fields(source, delimiter, width, skip_lines)
     except pl.exceptions.PolarsError as exc:
         raise ReadError("malformed", f"the CSV reader failed: {str(exc).splitlines()[0]}") from None
-    if fields.height != records.height:
+    if fields.height != expected:
         raise ReadError(
             "malformed",
             f"the CSV reader found {fields.height} records where the line scan found "
-            f"{records.height}; the quoting of the file is inconsistent",
+            f"{expected}; the quoting of the file is inconsistent",
         )
-    keep = ~records["blank"]
-    table = pl.concat([records.select("_line", "_nfields"), fields], how="horizontal")
+    return fields
+
+
+def _data_records(records: pl.DataFrame) -> pl.DataFrame:
+    """The scanned records after the header, blank ones left out."""
     if records["blank"].any():
-        table = table.filter(keep)
-    header = tuple(str(value) if value is not None else "" for value in table.row(0)[2:])
-    rows = table.slice(1)
-    if rows.height == 0:
+        records = records.filter(~pl.col("blank"))
+    return records.slice(1)
+
+
+def _aligned(columns: list[pl.Series]) -> list[pl.Series]:
+    """Give every column the chunk boundaries of the parsed cells (zero-copy slices).
+
+    The parser yields a few hundred chunks per cell column, the line scan a few dozen. polars
+    aligns misaligned columns by copying them whole (a String cell's view is 16 bytes: about
+    650 MB for 2 M rows x 19 columns) in the first select that meets them; cutting the small
+    columns at the cells' boundaries instead costs nothing.
+    """
+    lengths = [chunk.len() for chunk in columns[-1].get_chunks()]
+    return [realign(column, lengths) for column in columns]
+
+
+def realign(column: pl.Series, lengths: list[int]) -> pl.Series:
+    """`column` cut into chunks of `lengths` (zero-copy slices of it), unless it already is."""
+    if [chunk.len() for chunk in column.get_chunks()] == lengths:
+        return column
+    whole = column.rechunk()
+    parts = []
+    offset = 0
+    for length in lengths:
+        parts.append(whole.slice(offset, length))
+        offset += length
+    return pl.concat(parts, rechunk=False) if len(parts) > 1 else whole
+
+
+def _parse_records(
+    fields: list[pl.Series], width: int, records: pl.DataFrame, surplus: pl.DataFrame | None
+) -> tuple[tuple[str, ...], pl.DataFrame]:
+    """Attach line numbers and field counts to the parsed fields; drop blank records.
+
+    `fields` (the parsed c0.. columns) is emptied: its columns are released as they are used.
+    """
+    blank = records["blank"]
+    columns = [records["_line"], records["_nfields"], *_drop_all(fields)]
+    if blank.any():
+        keep = ~blank
+        # filtered one column at a time, so that the filtered copy never coexists with the
+        # unfiltered frame as a whole
+        columns = [columns.pop(0).filter(keep) for _ in range(len(columns))]
+    header = tuple(str(value) if value is not None else "" for value in (c[0] for c in columns[2:]))
+    if columns[0].len() <= 1:
         return header, _empty_rows(width)
+    rows = pl.DataFrame(_aligned([c.slice(1) for c in _drop_all(columns)]))
 
     shortest = int(rows["_nfields"].min())  # type: ignore[arg-type]
     if shortest < width:  # only then are there cells to turn into nulls
-        rows = rows.with_columns(_cells(width)[shortest:])
-    long_records = records.filter(keep).slice(1).filter(pl.col("_nfields") > width)
-    if long_records.height == 0:
+        # one column at a time: each replaced column is released before the next is made
+        for cell in _cells(width)[shortest:]:
+            rows = rows.with_columns(cell)
+    if surplus is None:
         # A Series, not pl.lit: broadcasting a literal would rechunk (copy) every column.
         extra = pl.Series("_extra", [None], pl.List(pl.String)).extend_constant(
             None, rows.height - 1
         )
     else:
-        surplus = _read_surplus(buf, delimiter, records, long_records, width)
         # Join only the line numbers, not the whole frame, to place the surplus fields.
         extra = (
             rows.select("_line")
             .join(surplus, on="_line", how="left", maintain_order="left")
             .get_column("_extra")
         )
-    return header, rows.with_columns(extra)
+    return header, rows.with_columns(realign(extra, [c.len() for c in rows["c0"].get_chunks()]))
+
+
+def _drop_all(items: list[pl.Series]) -> list[pl.Series]:
+    """Move the items out of `items` (so that the caller's list no longer holds them)."""
+    out = items[:]
+    items.clear()
+    return out
 
 
 def _cells(width: int) -> list[pl.Expr]:
@@ -452,14 +544,10 @@ def _cells(width: int) -> list[pl.Expr]:
     ]
 
 
-def _read_surplus(
-    buf: bytes, delimiter: str, records: pl.DataFrame, long_records: pl.DataFrame, width: int
-) -> pl.DataFrame:
-    """Re-parse only the records longer than the header, to collect their surplus fields.
+def _long_text(buf: bytes, records: pl.DataFrame, width: int) -> bytes:
+    """The records longer than the header, one after the other, each ending in a newline.
 
-    Parsing the whole file at the widest record's width would give every row those extra
-    columns; long records are usually few, so they are gathered (zero-copy Arrow slices of the
-    buffer, then one compacting filter) and parsed on their own.
+    They are gathered as zero-copy Arrow slices of the buffer, then one compacting filter.
     """
     offsets = pa.array(records["start"].append(pl.Series([len(buf)])).to_arrow(), pa.int64())
     spans = pa.Array.from_buffers(
@@ -474,6 +562,17 @@ def _read_surplus(
     source = chosen.buffers()[2].to_pybytes()[first:last]
     if not source.endswith(b"\n"):
         source += b"\n"  # the last record of the file may lack its newline
+    return source
+
+
+def _read_surplus(
+    source: bytes, delimiter: str, long_records: pl.DataFrame, width: int
+) -> pl.DataFrame:
+    """Re-parse only the records longer than the header, to collect their surplus fields.
+
+    Parsing the whole file at the widest record's width would give every row those extra
+    columns; long records are usually few, so their text (`_long_text`) is parsed on its own.
+    """
     long_width = int(long_records["_nfields"].max())  # type: ignore[arg-type]
     try:
         fields = _read_fields(source, delimiter, long_width, 0)

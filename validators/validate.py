@@ -21,7 +21,7 @@ from validators.columns import (
 from validators.exceptions import HeaderError, SchemaReportError
 from validators.header import HeaderMap
 from validators.issues import ISSUE_SCHEMA, SEVERITY, severity_of
-from validators.normalise import normalise_columns
+from validators.normalise import chunk_lengths, normalise_columns, realign
 from validators.reference import email_problems
 from validators.schemas import (
     MAX_KEY_LENGTH,
@@ -81,16 +81,23 @@ def validate_rows(rows: pl.DataFrame, header: HeaderMap) -> Validated:
         raw = raw.with_columns(pl.lit(None, dtype=pl.String).alias("contact_email"))
     norm = normalise_columns(raw)
 
+    # Every column of `frame` is chunked like the rows' (see `realign`): the raw cells are
+    # shared with `rows`, not copied, as long as no operation has to align them.
+    lengths = chunk_lengths(rows.get_column("_line"))
     frame = pl.concat(
         [
-            rows.select("_line", "_nfields").with_row_index("_row"),
+            rows.select(
+                realign(pl.Series("_row", range(rows.height), pl.UInt32), lengths),
+                "_line",
+                "_nfields",
+            ),
             norm,
             raw.select(pl.all().name.prefix("raw:")),
         ],
         how="horizontal",
     ).with_columns(
         _bad=pl.col("_nfields") != width,
-        _cid=customer_ids(norm.get_column(KEY)),
+        _cid=realign(customer_ids(norm.get_column(KEY)), lengths),
     )
 
     own = pl.concat(
@@ -256,9 +263,15 @@ def _mark_rejected(frame: pl.DataFrame, own: pl.DataFrame) -> pl.DataFrame:
         .group_by("_cid")
         .agg(pl.col("_line").min().alias("_first_error"))
     )
-    return frame.join(first, on="_cid", how="left", maintain_order="left").with_columns(
-        _rejected=pl.col("_own_error") | pl.col("_first_error").is_not_null()
+    # joined on the ids alone: a join onto the whole frame would copy every column of it
+    first_error = (
+        frame.select("_cid")
+        .join(first, on="_cid", how="left", maintain_order="left")
+        .get_column("_first_error")
     )
+    return frame.with_columns(
+        realign(first_error, chunk_lengths(frame.get_column("_cid")))
+    ).with_columns(_rejected=pl.col("_own_error") | pl.col("_first_error").is_not_null())
 
 
 def _rejected_with_customer_issues(frame: pl.DataFrame) -> pl.DataFrame:
@@ -294,26 +307,55 @@ def _lines(column: str = "_lines") -> pl.Expr:
 
 
 def _conflict_warnings(frame: pl.DataFrame, present: frozenset[str]) -> pl.DataFrame:
-    """One `conflicting_values` warning per (customer, column) whose rows disagree."""
+    """One `conflicting_values` warning per (customer, column) whose rows disagree.
+
+    The rows in cross-row rules are compared one column at a time, so that no copy of all the
+    customer columns of all the rows is made; only the rows of customers with a disagreement
+    are gathered whole.
+    """
     columns = [c for c in REPEATED_CUSTOMER_COLUMNS if c in present]
     if not columns:
         return pl.DataFrame(schema=_ROW_ISSUE)
-    keyed = _keyed(frame, ["_row", "_line", "_cid", KEY, *columns, *(f"raw:{c}" for c in columns)])
+    keyed = ~pl.col("_bad") & pl.col("_cid").is_not_null()
+    everything = bool(frame.select(keyed.all()).item())
+
+    def probe(*names: str) -> pl.DataFrame:
+        """The rows in cross-row rules (source order), only `names`; no copy if all are."""
+        return frame.select(names) if everything else frame.filter(keyed).select(names)
+
     # with a customer's rows together, a disagreement is a value unlike the row before
-    probe = keyed.select("_cid", *columns)
-    if not probe.get_column("_cid").is_sorted():
-        probe = probe.sort("_cid", maintain_order=True)
-    same = pl.col("_cid") == pl.col("_cid").shift()
-    changed = probe.select(
-        (same & pl.col(c).ne_missing(pl.col(c).shift())).fill_null(False).alias(c) for c in columns
+    cid = probe("_cid").to_series()
+    order: pl.Series | None = None
+    if not cid.is_sorted():
+        ordered = cid.to_frame().with_row_index("_i").sort("_cid", maintain_order=True)
+        cid = ordered.get_column("_cid")
+        order = ordered.get_column("_i")
+        del ordered
+    same = cid.ne_missing(cid.shift()).not_().fill_null(False)  # same customer as row before
+    changed_customers: dict[str, pl.Series] = {}
+    for c in columns:
+        values = probe(c).to_series()
+        if order is not None:
+            values = values.gather(order)
+        changed = (same & values.ne_missing(values.shift())).fill_null(False)
+        del values
+        customers = cid.filter(changed).unique()
+        if not customers.is_empty():
+            changed_customers[c] = customers
+    if not changed_customers:
+        return pl.DataFrame(schema=_ROW_ISSUE)
+    involved = pl.concat(list(changed_customers.values())).unique().implode()
+    needed = [c for c in columns if c in changed_customers]
+    rows = _keyed(
+        frame,
+        ["_row", "_line", "_cid", KEY, *needed, *(f"raw:{c}" for c in needed)],
+        pl.col("_cid").is_in(involved),
     )
     parts = []
-    for c in columns:
-        customers = probe.get_column("_cid").filter(changed.get_column(c)).unique()
-        if customers.is_empty():
-            continue
+    for c in needed:
+        customers = changed_customers[c]
         parts.append(
-            keyed.filter(pl.col("_cid").is_in(customers.implode()))
+            rows.filter(pl.col("_cid").is_in(customers.implode()))
             .group_by("_cid", maintain_order=True)
             .agg(
                 pl.col("_row").last(),
@@ -341,27 +383,37 @@ def _conflict_warnings(frame: pl.DataFrame, present: frozenset[str]) -> pl.DataF
 
 
 def _resolve_contacts(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Each customer's contacts, last row per email winning and one primary at most.
+    """The accepted customers' contacts, last row per email winning and one primary at most.
 
-    Returns the contact rows of every keyed customer (`_rejected` tells the accepted ones
-    apart) and the `duplicate_contact` and `multiple_primary` warnings.
+    Returns the accepted contact rows (columns `_line`, KEY and the contact fields) and the
+    `duplicate_contact` and `multiple_primary` warnings (of rejected customers too). The rules
+    run on the few columns they need; the contacts are copied once, at the end.
     """
     if "contact_email" not in frame.columns:
         return pl.DataFrame(), []
     fields = [c for c in CONTACT_COLUMNS if c in frame.columns]
-    raw = ["raw:contact_email"] + (
-        ["raw:contact_is_primary"] if "contact_is_primary" in fields else []
+    primary = "contact_is_primary" in fields
+    in_rules = (
+        ~pl.col("_bad") & pl.col("_cid").is_not_null() & pl.col("contact_email").is_not_null()
     )
     contacts = _keyed(
         frame,
-        ["_row", "_line", "_cid", KEY, "_rejected", *fields, *raw],
+        ["_row", "_cid", "contact_email", *(["contact_is_primary"] if primary else [])],
         pl.col("contact_email").is_not_null(),
     )
+
+    def of_rows(rows: pl.Series, *names: str) -> list[pl.Series]:
+        return [frame.get_column(name).gather(rows) for name in names]
+
     # equal (customer, email) pairs hash alike: only rows whose hashed pair repeats can repeat
     maybe = contacts.select(pl.struct("_cid", "contact_email").hash().is_duplicated()).to_series()
     warnings = []
+    superseded = None
     if maybe.any():
         candidates = contacts.filter(maybe)
+        candidates = candidates.with_columns(
+            of_rows(candidates.get_column("_row"), KEY, "raw:contact_email", "_line")
+        )
         repeated = (
             candidates.group_by("_cid", "contact_email", maintain_order=True)
             .agg(
@@ -390,12 +442,19 @@ def _resolve_contacts(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFr
         superseded = candidates.filter(
             ~pl.struct("_cid", "contact_email").is_last_distinct()
         ).get_column("_row")
-        contacts = contacts.filter(~pl.col("_row").is_in(superseded.implode()))
+        if superseded.len():
+            contacts = contacts.filter(~pl.col("_row").is_in(superseded.implode()))
+        else:
+            superseded = None
 
-    if "contact_is_primary" in fields:
+    demoted = None
+    if primary:
         marked = contacts.filter(pl.col("contact_is_primary") == "true")
         several = marked.filter(pl.col("_cid").is_duplicated())
         demoted = several.filter(~pl.col("_cid").is_last_distinct()).get_column("_row")
+        several = several.with_columns(
+            of_rows(several.get_column("_row"), KEY, "raw:contact_is_primary", "_line")
+        )
         warnings.append(
             several.group_by("_cid", maintain_order=True)
             .agg(
@@ -419,11 +478,18 @@ def _resolve_contacts(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFr
                 ).alias("message"),
             )
         )
-        contacts = contacts.with_columns(
-            contact_is_primary=(pl.col("contact_is_primary") == "true").fill_null(False)
-            & ~pl.col("_row").is_in(demoted.implode())
-        )
-    return contacts, warnings
+    del contacts
+
+    accepted = in_rules & ~pl.col("_rejected")
+    if superseded is not None:
+        accepted = accepted & ~pl.col("_row").is_in(superseded.implode())
+    columns: list[str | pl.Expr] = [KEY, "_line", *fields]
+    if primary:
+        flag = (pl.col("contact_is_primary") == "true").fill_null(False)
+        if demoted is not None and demoted.len():
+            flag = flag & ~pl.col("_row").is_in(demoted.implode())
+        columns[columns.index("contact_is_primary")] = flag.alias("contact_is_primary")
+    return frame.lazy().filter(accepted).select(columns).collect(), warnings
 
 
 # --- outputs --------------------------------------------------------------------------------
@@ -481,7 +547,7 @@ def _contacts(contacts: pl.DataFrame, present: frozenset[str]) -> pl.DataFrame:
     """The accepted contacts, their columns named without the `contact_` prefix."""
     if contacts.is_empty() and not contacts.columns:
         return pl.DataFrame(schema={KEY: pl.String, "email": pl.String, "_line": pl.Int64})
-    return contacts.filter(~pl.col("_rejected")).select(
+    return contacts.select(
         KEY,
         pl.col("contact_email").alias("email"),
         pl.col("_line").cast(pl.Int64),
