@@ -335,6 +335,9 @@ def run_steps(
         else:
             raw = read(state)
             validated = validate(state, raw) if raw is not None else None
+            # The raw rows are not needed any more (the rejected ones are in validated): let the
+            # load have their memory.
+            del raw
             if state.status == REJECTED:
                 record_outside_transaction(engine, state)
             else:
