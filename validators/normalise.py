@@ -23,8 +23,17 @@ def _null_if_empty(value: pl.Expr) -> pl.Expr:
     return pl.when(value != "").then(value)
 
 
+def _unneutralised(value: pl.Expr) -> pl.Expr:
+    """Drop the `'` that erp-sync's own reports put before a cell a spreadsheet would run.
+
+    rejected_rows.csv writes `+49 30 1234` as `'+49 30 1234` (the contract's formula
+    neutralisation); fixed and fed back, the phone must come back as it was, not with the quote.
+    """
+    return value.str.replace(r"^'+([=+\-@\t\r])", "$1")
+
+
 def _trimmed(value: pl.Expr) -> pl.Expr:
-    return _null_if_empty(value.str.strip_chars())
+    return _null_if_empty(_unneutralised(value.str.strip_chars()).str.strip_chars())
 
 
 def _upper(value: pl.Expr) -> pl.Expr:

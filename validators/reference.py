@@ -14,7 +14,6 @@ import email_validator
 import langcodes
 import polars as pl
 import pycountry
-from langcodes.tag_parser import LanguageTagError
 
 # pycountry's ISO 4217 table lists the codes in use (withdrawn ones live in historic_currencies)
 ACTIVE_CURRENCIES: Final[frozenset[str]] = frozenset(
@@ -44,12 +43,26 @@ def distinct_map(values: pl.Series, function: Callable[[pl.Series], pl.Series]) 
 
 
 def canonical_language(tag: str) -> str:
-    """Return the canonical form of a BCP 47 tag (`de_ch` -> `de-CH`), or the tag as read."""
-    tag = tag.strip().replace("_", "-")
-    try:
-        return langcodes.standardize_tag(tag)
-    except (LanguageTagError, ValueError):
-        return tag
+    """The tag in BCP 47's canonical case, `_` read as `-` (`de_ch` -> `de-CH`).
+
+    Only the case changes (RFC 5646, 2.1.1): language and extensions lower case, a 4-letter
+    script title case, a 2-letter region upper case; everything after a singleton (`x-`, `u-`)
+    lower case. Subtags are never replaced or dropped (`iw` stays `iw`): the ERP said it.
+    """
+    subtags = tag.strip().replace("_", "-").split("-")
+    out = [subtags[0].lower()]
+    extension = len(subtags[0]) == 1  # `x-...` private use or `i-...` grandfathered
+    for subtag in subtags[1:]:
+        if extension or len(subtag) == 1:
+            extension = True
+            out.append(subtag.lower())
+        elif len(subtag) == 4 and subtag.isalpha():
+            out.append(subtag.title())
+        elif len(subtag) == 2 and subtag.isalpha():
+            out.append(subtag.upper())
+        else:
+            out.append(subtag.lower())
+    return "-".join(out)
 
 
 def is_valid_language(tag: str) -> bool:

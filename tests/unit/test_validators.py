@@ -667,3 +667,26 @@ def test_the_row_schema_names_each_failed_check_after_its_issue_code() -> None:
 
 def test_the_header_width_counts_known_and_unknown_fields() -> None:
     assert resolve_header([*REQUIRED, "fax", "email"]).width == 6
+
+
+def test_the_quote_that_reports_put_before_a_formula_cell_is_dropped_on_import() -> None:
+    import polars as pl
+
+    from validators.normalise import NORMALISERS
+
+    cells = ["'+49 30 1234", " '-7 ", "''=SUM(A1)", "'hello", "it's"]
+    out = pl.DataFrame({"v": cells}).select(NORMALISERS["contact_phone"](pl.col("v")))["v"]
+    assert out.to_list() == ["+49 30 1234", "-7", "=SUM(A1)", "'hello", "it's"]
+    # notes are kept exactly as given
+    notes = pl.DataFrame({"v": ["'=x"]}).select(NORMALISERS["notes"](pl.col("v")))["v"]
+    assert notes.to_list() == ["'=x"]
+
+
+def test_language_tags_change_only_their_case() -> None:
+    from validators.reference import canonical_language
+
+    assert canonical_language("de_ch") == "de-CH"
+    assert canonical_language("DE-latn-de") == "de-Latn-DE"
+    assert canonical_language("IW") == "iw"
+    assert canonical_language("en-gb-oed") == "en-GB-oed"
+    assert canonical_language("en-US-u-CA-gregory") == "en-US-u-ca-gregory"
