@@ -33,7 +33,15 @@ def _unneutralised(value: pl.Expr) -> pl.Expr:
 
 
 def _trimmed(value: pl.Expr) -> pl.Expr:
-    return _null_if_empty(_unneutralised(value.str.strip_chars()).str.strip_chars())
+    return _null_if_empty(value.str.strip_chars())
+
+
+def _requoted(values: pl.Series) -> pl.Series:
+    """Trimmed values without the reports' formula quote (a no-op, and no copy, for most files)."""
+    if not values.str.starts_with("'").any():
+        return values
+    frame = values.to_frame("v").select(_trimmed(_unneutralised(pl.col("v"))))
+    return frame.to_series().rename(values.name)
 
 
 def _upper(value: pl.Expr) -> pl.Expr:
@@ -135,6 +143,8 @@ def normalise_columns(raw: pl.DataFrame) -> pl.DataFrame:
     for name in raw.columns:
         if name in NORMALISERS and name not in _PER_DISTINCT:
             normalised = out.select(NORMALISERS[name](pl.col(name).cast(pl.String))).to_series()
+            if NORMALISERS[name] in (_trimmed, _upper, _lower):
+                normalised = _requoted(normalised)
         elif name in _PER_DISTINCT:
             normalised = distinct_map(
                 out.get_column(name).cast(pl.String), _series_normaliser(name)

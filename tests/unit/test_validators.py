@@ -672,14 +672,13 @@ def test_the_header_width_counts_known_and_unknown_fields() -> None:
 def test_the_quote_that_reports_put_before_a_formula_cell_is_dropped_on_import() -> None:
     import polars as pl
 
-    from validators.normalise import NORMALISERS
+    from validators.normalise import normalise_columns
 
     cells = ["'+49 30 1234", " '-7 ", "''=SUM(A1)", "'hello", "it's"]
-    out = pl.DataFrame({"v": cells}).select(NORMALISERS["contact_phone"](pl.col("v")))["v"]
-    assert out.to_list() == ["+49 30 1234", "-7", "=SUM(A1)", "'hello", "it's"]
-    # notes are kept exactly as given
-    notes = pl.DataFrame({"v": ["'=x"]}).select(NORMALISERS["notes"](pl.col("v")))["v"]
-    assert notes.to_list() == ["'=x"]
+    frame = pl.DataFrame({"contact_phone": cells, "notes": ["'=x", "", "a", "b", "c"]})
+    out = normalise_columns(frame)
+    assert out["contact_phone"].to_list() == ["+49 30 1234", "-7", "=SUM(A1)", "'hello", "it's"]
+    assert out["notes"].to_list()[0] == "'=x"  # notes are kept exactly as given
 
 
 def test_language_tags_change_only_their_case() -> None:
