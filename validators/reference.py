@@ -49,7 +49,7 @@ def canonical_language(tag: str) -> str:
     script title case, a 2-letter region upper case; everything after a singleton (`x-`, `u-`)
     lower case. Subtags are never replaced or dropped (`iw` stays `iw`): the ERP said it.
     """
-    subtags = tag.strip().replace("_", "-").split("-")
+    subtags = tag.replace("_", "-").split("-")  # already trimmed (by polars, not str.strip)
     out = [subtags[0].lower()]
     extension = len(subtags[0]) == 1  # `x-...` private use or `i-...` grandfathered
     for subtag in subtags[1:]:
