@@ -12,6 +12,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from validators.normalise import realign
+
 __all__ = ["RawExport", "ReadError", "read_export"]
 
 _QUOTE = 0x22
@@ -472,19 +474,6 @@ def _aligned(columns: list[pl.Series]) -> list[pl.Series]:
     """
     lengths = [chunk.len() for chunk in columns[-1].get_chunks()]
     return [realign(column, lengths) for column in columns]
-
-
-def realign(column: pl.Series, lengths: list[int]) -> pl.Series:
-    """`column` cut into chunks of `lengths` (zero-copy slices of it), unless it already is."""
-    if [chunk.len() for chunk in column.get_chunks()] == lengths:
-        return column
-    whole = column.rechunk()
-    parts = []
-    offset = 0
-    for length in lengths:
-        parts.append(whole.slice(offset, length))
-        offset += length
-    return pl.concat(parts, rechunk=False) if len(parts) > 1 else whole
 
 
 def _parse_records(

@@ -347,3 +347,24 @@ def test_the_sync_command_refuses_a_missing_inbox_with_exit_2(
     code, _, err = run_cli(["sync", str(tmp_path / "nowhere")], capsys)
     assert code == 2
     assert "no such inbox folder" in err
+
+
+def test_every_import_publishes_its_summary_and_issues_as_prefect_artifacts(
+    samples_synced: dict[str, Any],
+) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        summary = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["import-bistro-lyon"]))
+        )
+        issues = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["import-bistro-lyon-issues"])
+            )
+        )
+    assert summary and summary[0].type == "markdown"
+    assert "bistro-lyon" in str(summary[0].data)
+    assert issues and issues[0].type == "table"
+    assert "currency" in str(issues[0].data)

@@ -1,0 +1,62 @@
+"""The embedded PostgreSQL: started on demand, shared by processes, stopped when unused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-c", "from flows.cli import main; main()"]
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return env | {"ERP_SYNC_HOME": str(home)}
+
+
+@pytest.mark.slow
+def test_two_processes_starting_the_embedded_server_at_once_share_it_and_it_stops_after(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    procs = [
+        subprocess.Popen(
+            [*CLI, "org", "add", slug], env=_env(home), stdout=subprocess.PIPE, text=True
+        )
+        for slug in ("first", "second")
+    ]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert all(len(out.strip()) == 36 for out in outs)  # each printed its organisation's id
+
+    listed = subprocess.run(
+        [*CLI, "org", "list"], env=_env(home), capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0
+    assert {line.split()[0] for line in listed.stdout.splitlines()} == {"first", "second"}
+    # The last process stopped the server: no postmaster is left behind.
+    assert not (home / "pgdata" / "postmaster.pid").exists()
+
+
+@pytest.mark.slow
+def test_the_embedded_database_is_reused_and_migrated_on_its_own(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first = subprocess.run(
+        [*CLI, "org", "add", "acme", "--name", "Acme"],
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    again = subprocess.run(
+        [*CLI, "org", "add", "acme"], env=_env(home), capture_output=True, text=True, timeout=120
+    )
+    current = subprocess.run(
+        [*CLI, "db", "current"], env=_env(home), capture_output=True, text=True, timeout=120
+    )
+    assert first.returncode == again.returncode == 0
+    assert first.stdout == again.stdout  # the same id: the data survived the server's stop
+    assert "up to date" in current.stdout
