@@ -434,6 +434,9 @@ table.data td.num, table.data th.num { text-align:right; font-variant-numeric:ta
 table.data tbody tr:nth-child(even) { background:#fafbfc; }
 td.missing { color:var(--muted); font-style:italic; }
 td.cell { max-width:22em; overflow-wrap:anywhere; white-space:pre-wrap; }
+#rejected-rows-table td { min-width:8em; }
+#rejected-rows-table td.line { min-width:0; }
+#rejected-rows-table td.errors { min-width:18em; }
 .scroll { overflow:auto; max-height:70vh; border:1px solid var(--line); border-radius:6px; }
 svg.chart { display:block; margin:4px 0 8px; font-size:12px; }
 svg .bar-label, svg .bar-count, svg .axis { fill:var(--fg); }
