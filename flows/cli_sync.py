@@ -32,6 +32,11 @@ def sync_command(inbox: Path, as_json: bool, **options: Any) -> int:
     sync_options = _build_options(options)
     from flows.sync_flow import sync_inbox
 
+    if not as_json:
+        from flows.progress import enable_terminal_progress
+
+        enable_terminal_progress()
+
     result = sync_inbox(str(inbox), sync_options)
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
