@@ -145,8 +145,9 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     connect_args = {
         "connect_timeout": 10,
         "application_name": "erp-sync",
-        # Staging tables are temporary: give them room in memory instead of the 8MB default.
-        "options": "-c temp_buffers=256MB",
+        # Staging tables are temporary: give them room in memory instead of the 8MB default
+        # (a per-session ceiling, used only as far as a large import's staging needs it).
+        "options": "-c temp_buffers=1GB",
     }
     connect_args.update(kwargs.pop("connect_args", {}))
     return sa.create_engine(
