@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -61,4 +62,4 @@ def test_fingerprints_are_the_same_in_another_process() -> None:
         f"print(dict(f(pl.DataFrame({CUSTOMERS!r}), pl.DataFrame({CONTACTS!r})).iter_rows()))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == str(_prints(CUSTOMERS, CONTACTS))
+    assert ast.literal_eval(out.stdout.strip()) == _prints(CUSTOMERS, CONTACTS)
