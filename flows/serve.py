@@ -21,16 +21,13 @@ from flows.sync_flow import sync_inbox
 
 DEPLOYMENT_NAME = "nightly"
 DEFAULT_CRON = "0 2 * * *"
-#: The inbox a served sync reads when --inbox is not given; unset means ./inbox (made absolute
-#: when the deployment is built, so runs do not depend on the runner's working directory).
-INBOX_ENV = "ERP_SYNC_INBOX"
-DEFAULT_INBOX = Path("inbox")
 
 
 def default_inbox() -> Path:
-    """ERP_SYNC_INBOX, else ./inbox."""
-    value = os.environ.get(INBOX_ENV, "").strip()
-    return Path(value) if value else DEFAULT_INBOX
+    """ERP_SYNC_INBOX, else ./inbox (made absolute when the deployment is built)."""
+    from flows.settings import get_settings
+
+    return get_settings().inbox
 
 
 def local_timezone() -> str:

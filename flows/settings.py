@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default=Path("reports"),
         description="Where run folders (<report-dir>/<run_id>/) go when --report-dir is not given.",
     )
+    inbox: Path = Field(
+        default=Path("inbox"),
+        description="The inbox `erp-sync serve` syncs when --inbox is not given.",
+    )
     sync_concurrency: int = Field(
         default=4,
         ge=1,

@@ -51,9 +51,12 @@ def test_the_deployment_defaults_to_2am_local_time_and_the_env_inbox(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from flows.serve import build_deployment, local_timezone
+    from flows.settings import get_settings
 
     monkeypatch.setenv("ERP_SYNC_INBOX", str(tmp_path / "from-env"))
+    get_settings.cache_clear()
     deployment = build_deployment()
+    get_settings.cache_clear()
     assert deployment.name == "nightly"
     [schedule] = deployment.schedules or []
     assert schedule.schedule.cron == "0 2 * * *"
@@ -65,9 +68,11 @@ def test_the_inbox_defaults_to_the_inbox_folder_of_the_working_directory(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from flows.serve import build_deployment
+    from flows.settings import get_settings
 
     monkeypatch.delenv("ERP_SYNC_INBOX", raising=False)
     monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
     assert build_deployment().parameters == {"inbox": str(tmp_path.resolve() / "inbox")}
 
 
