@@ -19,13 +19,13 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from contract.frames import empty_issues
 from flows.progress import progress
 from flows.reading import RawExport, ReadError, read_export
 from loaders import reports, runs, upsert
 from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
 from validators import Validated, resolve_header, validate_rows
-from validators.issues import empty_issues
 
 log = logging.getLogger(__name__)
 

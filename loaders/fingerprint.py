@@ -13,8 +13,7 @@ import hashlib
 
 import polars as pl
 
-KEY = "erp_customer_number"
-FINGERPRINT = "source_hash"
+from contract import FINGERPRINT, KEY
 
 
 def _seed(label: str, columns: list[str]) -> int:

@@ -10,10 +10,10 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from contract import APPLIED_STATUSES
 from loaders.staging import copy_frame
 from loaders.tables import import_run, org
 
-APPLIED_STATUSES = ("succeeded", "partial")
 ISSUE_COPY_COLUMNS = [
     "run_id",
     "org_id",
@@ -34,7 +34,7 @@ def find_applied_run(conn: Connection, org_id: uuid.UUID, sha256: str) -> uuid.U
         .where(
             import_run.c.org_id == org_id,
             import_run.c.sha256 == sha256,
-            import_run.c.status.in_(APPLIED_STATUSES),
+            import_run.c.status.in_([str(s) for s in APPLIED_STATUSES]),
             import_run.c.dry_run.is_(False),
         )
         .order_by(import_run.c.started_at.desc())

@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import CITEXT, JSONB, UUID
 
+from contract import RunStatus
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -32,7 +34,7 @@ metadata = MetaData(
     }
 )
 
-RUN_STATUSES = ("running", "succeeded", "partial", "skipped", "rejected", "failed")
+RUN_STATUSES = tuple(str(status) for status in RunStatus)
 
 
 def _uuid_pk() -> Column:

@@ -20,21 +20,9 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, CursorResult
 
-from loaders.fingerprint import FINGERPRINT, KEY, fingerprint_customers
+from contract import ADDRESS_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS, FINGERPRINT, KEY
+from loaders.fingerprint import fingerprint_customers
 from loaders.staging import copy_frame
-
-# The allow-list of fields a file may set; SQL identifiers only ever come from here.
-CUSTOMER_FIELDS = (
-    "name",
-    "email",
-    "default_currency",
-    "default_language",
-    "notes",
-    "billing_address",
-    "shipping_address",
-)
-CONTACT_FIELDS = ("name", "phone", "role", "is_primary")
-ADDRESS_FIELDS = ("billing_address", "shipping_address")
 
 log = logging.getLogger(__name__)
 

@@ -7,18 +7,15 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from validators.columns import ALL_COLUMNS, REQUIRED_COLUMNS
-from validators.issues import ISSUE_SCHEMA, WARNING
-
-
-@dataclass(frozen=True)
-class FileError:
-    """A reason to reject the whole file."""
-
-    code: str
-    """`missing_column` or `duplicate_column` here; the reader and the loader add others."""
-    message: str
-    """What is wrong, for a person."""
+from contract import (
+    ALL_COLUMNS,
+    REQUIRED_COLUMNS,
+    FileError,
+    FileErrorCode,
+    IssueCode,
+    Severity,
+)
+from contract.frames import ISSUE_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -62,14 +59,17 @@ def resolve_header(header: Sequence[str]) -> HeaderMap:
             unknown.append((index, written))
 
     errors = [
-        FileError("missing_column", f"required column '{name}' is missing from the header")
+        FileError(
+            code=FileErrorCode.MISSING_COLUMN,
+            message=f"required column '{name}' is missing from the header",
+        )
         for name in REQUIRED_COLUMNS
         if name not in columns
     ]
     errors += [
         FileError(
-            "duplicate_column",
-            f"column '{name}' appears {len(where)} times in the header "
+            code=FileErrorCode.DUPLICATE_COLUMN,
+            message=f"column '{name}' appears {len(where)} times in the header "
             f"(fields {', '.join(str(i + 1) for i in where)})",
         )
         for name, where in positions.items()
@@ -82,8 +82,8 @@ def resolve_header(header: Sequence[str]) -> HeaderMap:
             "erp_customer_number": [None] * len(unknown),
             "column": [written for _, written in unknown],
             "value": [written for _, written in unknown],
-            "code": ["unknown_column"] * len(unknown),
-            "severity": [WARNING] * len(unknown),
+            "code": [str(IssueCode.UNKNOWN_COLUMN)] * len(unknown),
+            "severity": [str(Severity.WARNING)] * len(unknown),
             "message": [
                 f"column '{written}' (field {index + 1}) is not a known column and is ignored"
                 for index, written in unknown

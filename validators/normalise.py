@@ -11,7 +11,7 @@ from typing import Final
 
 import polars as pl
 
-from validators.columns import ADDRESS_COLUMNS, KEY
+from contract import ADDRESS_COLUMNS, KEY
 from validators.reference import canonical_language, distinct_map
 
 TRUE_WORDS: Final[tuple[str, ...]] = ("true", "1", "yes", "y", "x")

@@ -11,16 +11,18 @@ from dataclasses import dataclass
 import polars as pl
 from pandera.errors import SchemaErrors
 
-from validators.columns import (
+from contract import (
     ADDRESS_COLUMNS,
     CONTACT_COLUMNS,
-    CUSTOMER_FIELDS,
     KEY,
+    PLAIN_CUSTOMER_FIELDS,
     REPEATED_CUSTOMER_COLUMNS,
+    SEVERITY,
 )
+from contract.frames import ISSUE_SCHEMA
 from validators.exceptions import HeaderError, SchemaReportError
 from validators.header import HeaderMap
-from validators.issues import ISSUE_SCHEMA, SEVERITY, severity_of
+from validators.issues import severity_of
 from validators.normalise import chunk_lengths, normalise_columns, realign
 from validators.reference import email_problems
 from validators.schemas import (
@@ -499,7 +501,7 @@ def _finish_issues(issues: pl.DataFrame, frame: pl.DataFrame, header: HeaderMap)
     """Tie row issues to line and key; sort by line, column position, severity, code."""
     positions = dict(header.columns)
     positions.setdefault("contact_email", header.width)  # a contact_email the header lacks
-    codes = list(SEVERITY)
+    codes = [str(code) for code in SEVERITY]
     at = issues.get_column("_row")
     return (
         issues.with_columns(
@@ -536,7 +538,7 @@ def _customers(frame: pl.DataFrame, present: frozenset[str]) -> pl.DataFrame:
         .select(
             KEY,
             pl.col("_line").cast(pl.Int64),
-            *(c for c in CUSTOMER_FIELDS if c in present),
+            *(c for c in PLAIN_CUSTOMER_FIELDS if c in present),
             *addresses,
         )
         .collect()

@@ -132,7 +132,10 @@ def test_unknown_column_warnings_are_also_in_the_validated_issues() -> None:
 def test_a_missing_required_column_rejects_the_file() -> None:
     header = resolve_header(["erp_customer_number", "name", "default_currency"])
     assert header.file_errors == [
-        FileError("missing_column", "required column 'default_language' is missing from the header")
+        FileError(
+            code="missing_column",
+            message="required column 'default_language' is missing from the header",
+        )
     ]
 
 
