@@ -215,7 +215,6 @@ def import_command(file: Path, org_slug: str, as_json: bool, **options: Any) -> 
 
     Exit codes: 0 succeeded or skipped, 1 partial, 2 usage error, 3 rejected, 4 failed.
     """
-    from flows.importing import EXIT_CODES
     from loaders.orgs import get_org
 
     if not file.is_file():
@@ -235,7 +234,7 @@ def import_command(file: Path, org_slug: str, as_json: bool, **options: Any) -> 
 
     write_reports_index(handle.engine, import_options_.report_dir)
     _print_summary(summary, as_json=as_json)
-    return EXIT_CODES[summary["status"]]
+    return int(summary.exit_code)
 
 
 def _build_options(options: dict[str, Any]) -> Any:
@@ -245,11 +244,12 @@ def _build_options(options: dict[str, Any]) -> Any:
     return ImportOptions(report_dir=Path(report_dir), **options)
 
 
-def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
+def _print_summary(summary: Any, *, as_json: bool) -> None:
+    document = summary.to_json_dict()
     if as_json:
-        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
-    click.echo(format_summary(summary))
+    click.echo(format_summary(document))
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -302,12 +302,13 @@ def runs_command(org_slug: str | None, limit: int, as_json: bool) -> None:
             get_org(conn, org_slug)
         summaries = list_runs(conn, org_slug, limit)
     if as_json:
-        click.echo(json.dumps(summaries, indent=2, ensure_ascii=False))
+        documents = [s.to_json_dict() for s in summaries]
+        click.echo(json.dumps(documents, indent=2, ensure_ascii=False))
         return
     if not summaries:
         click.echo("no runs yet")
         return
-    click.echo(format_runs_table(summaries))
+    click.echo(format_runs_table([s.to_json_dict() for s in summaries]))
 
 
 def format_runs_table(summaries: list[dict[str, Any]]) -> str:
@@ -422,7 +423,9 @@ def demo_command(inbox: Path, report_dir: Path | None) -> int:
     with handle.engine.connect() as conn:
         summaries = list_runs(conn, None, 20)
     click.echo("\nlatest runs:")
-    click.echo(format_runs_table(summaries) if summaries else "no runs yet")
+    click.echo(
+        format_runs_table([s.to_json_dict() for s in summaries]) if summaries else "no runs yet"
+    )
     click.echo(f"\nopen the reports: {Path(result['index']).resolve()}")
     # The sample inbox holds a file with mistakes on purpose: the demo itself succeeded.
     return EXIT_OK

@@ -1,4 +1,8 @@
-"""The Prefect flow `import-file`: read, validate, load and report one ERP export."""
+"""The Prefect flow `import-file`: read, validate, load and report one ERP export.
+
+Each task wraps one plain step of flows/importing.py and returns what the step returns; the
+flow hands those results from task to task through `importing.run_import`.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
+from sqlalchemy.engine import Engine
 
+from contract import Summary
 from flows import importing
-from flows.importing import ImportOptions, RunState
+from flows.importing import ExportInfo, ImportOptions, Loaded, Outcome, Rejected, RunContext
 from flows.reading import RawExport
 from flows.runtime import open_database
 from flows.settings import get_settings
@@ -35,10 +41,10 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
 
 # Large frames pass between tasks in memory: no input hashing, no result persistence.
 @task(name="read", cache_policy=NONE, persist_result=False)
-def read_task(state: RunState) -> RawExport | None:
+def read_task(ctx: RunContext) -> RawExport | Rejected:
     """Decode the file and split it into raw rows."""
-    raw = importing.read_step(state)
-    if raw is not None:
+    raw = importing.read_step(ctx)
+    if isinstance(raw, RawExport):
         get_run_logger().info(
             "read %d rows (%s, delimiter %r)", raw.rows.height, raw.encoding, raw.delimiter
         )
@@ -46,21 +52,20 @@ def read_task(state: RunState) -> RawExport | None:
 
 
 @task(name="validate", cache_policy=NONE, persist_result=False)
-def validate_task(state: RunState, raw: RawExport) -> Validated | None:
-    """Validate and normalise every row; reject the file when its header or budget fails."""
-    result = importing.validate_step(state, raw)
+def validate_task(ctx: RunContext, raw: RawExport) -> Validated | Rejected:
+    """Validate and normalise every row; refuse the file when its header or budget fails."""
+    result = importing.validate_step(ctx, raw)
     logger = get_run_logger()
-    if result is None:
-        logger.info("validation ended the run: %s", state.status)
-        return None
-    validated = result
-    logger.info(
-        "%d rows valid, %d rejected (%d customers)",
-        validated.rows_valid,
-        validated.rows_rejected,
-        validated.customers_rejected,
-    )
-    return validated
+    if isinstance(result, Rejected):
+        logger.info("the file is refused: %s", ", ".join(e.code for e in result.file_errors))
+    else:
+        logger.info(
+            "%d rows valid, %d rejected (%d customers)",
+            result.rows_valid,
+            result.rows_rejected,
+            result.customers_rejected,
+        )
+    return result
 
 
 @task(
@@ -71,14 +76,13 @@ def validate_task(state: RunState, raw: RawExport) -> Validated | None:
     retry_delay_seconds=2,
     retry_condition_fn=_transient,
 )
-def load_task(state: RunState, validated: Validated | None) -> None:
+def load_task(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Validated) -> Loaded:
     """Apply the rows in one transaction, under the organisation's lock."""
-    engine = open_database(get_settings()).engine
-    importing.load_step(engine, state, validated)
-    c = state.counts
+    loaded = importing.load_step(engine, ctx, export, validated)
+    c = loaded.counts
     get_run_logger().info(
         "%s: customers +%d ~%d =%d, deactivated %d, reactivated %d; contacts +%d ~%d =%d",
-        state.status,
+        loaded.status,
         c.customers_inserted,
         c.customers_updated,
         c.customers_unchanged,
@@ -88,53 +92,49 @@ def load_task(state: RunState, validated: Validated | None) -> None:
         c.contacts_updated,
         c.contacts_unchanged,
     )
+    return loaded
 
 
 @task(name="report", cache_policy=NONE, persist_result=False)
-def report_task(state: RunState) -> dict[str, Any]:
+def report_task(outcome: Outcome) -> Summary:
     """Write the run's reports and publish its summary as Prefect artifacts."""
-    summary = importing.report_step(state)
+    summary = importing.report_step(outcome)
     _publish_artifacts(summary)
     return summary
 
 
-def _publish_artifacts(summary: dict[str, Any]) -> None:
-    rows, customers = summary["rows"], summary["customers"]
+TASKS = importing.Steps(read=read_task, validate=validate_task, load=load_task, report=report_task)
+
+
+def _publish_artifacts(summary: Summary) -> None:
+    rows, customers = summary.rows, summary.customers
     markdown = "\n".join(
         [
-            f"### {summary['org']}: {Path(summary['source']).name} — **{summary['status']}**",
+            f"### {summary.org}: {Path(summary.source).name} — **{summary.status}**",
             "",
             "| rows read | valid | rejected | inserted | updated | unchanged | deactivated |",
             "|---|---|---|---|---|---|---|",
-            f"| {rows['read']} | {rows['valid']} | {rows['rejected']} | {customers['inserted']} "
-            f"| {customers['updated']} | {customers['unchanged']} | {customers['deactivated']} |",
+            f"| {rows.read} | {rows.valid} | {rows.rejected} | {customers.inserted} "
+            f"| {customers.updated} | {customers.unchanged} | {customers.deactivated} |",
             "",
-            f"Reports: `{summary['report_dir']}`",
+            f"Reports: `{summary.report_dir}`",
         ]
     )
-    key = f"import-{summary['org']}".lower().replace("_", "-")
+    key = f"import-{summary.org}".lower().replace("_", "-")
     create_markdown_artifact(markdown=markdown, key=key, description="erp-sync import summary")
-    table = [{"code": code, "count": n} for code, n in summary["issues_by_code"].items()]
+    table = [{"code": code, "count": n} for code, n in summary.issues_by_code.items()]
     if table:
         create_table_artifact(table=table, key=f"{key}-issues", description="issues by code")
 
 
 @flow(name="import-file", validate_parameters=False, log_prints=False)
-def import_file(path: str, org: str, options: ImportOptions | None = None) -> dict[str, Any]:
+def import_file(path: str, org: str, options: ImportOptions | None = None) -> Summary:
     """Import one ERP export for one organisation: the whole file, or nothing."""
     options = options or ImportOptions()
-    logger = get_run_logger()
-    database = open_database(get_settings())
-    with database.engine.connect() as conn:
+    engine = open_database(get_settings()).engine
+    with engine.connect() as conn:
         organisation = get_org(conn, org)
-    state = importing.new_run(organisation, Path(path), options)
-    summary = importing.run_steps(
-        database.engine,
-        state,
-        read=read_task,
-        validate=validate_task,
-        load=load_task,
-        report=report_task,
-    )
-    logger.info("run %s finished: %s", summary["run_id"], summary["status"])
+    ctx = importing.new_run(organisation, Path(path), options)
+    summary = importing.run_import(engine, ctx, TASKS)
+    get_run_logger().info("run %s finished: %s", summary.run_id, summary.status)
     return summary

@@ -1,7 +1,14 @@
-"""One import, as plain functions: read, validate, load in one transaction, write reports.
+"""One import as plain steps, each returning what it produces.
 
-The Prefect flow in flows/import_flow.py wraps these steps as tasks; keeping them plain makes
-each one testable on its own and keeps Prefect at the edge.
+    check_applied  -> the file's sha256, and the run that applied these bytes before (if any)
+    read_step      -> RawExport | Rejected       (the decoded rows, or why the file is unreadable)
+    validate_step  -> Validated | Rejected       (normalised rows and issues, or why it is refused)
+    load_step      -> Loaded                     (one transaction: apply, count, record the run)
+    summarise      -> Summary                    (pure: the results above become summary.json)
+    report_step    -> Summary                    (the report files of the run)
+
+`run_import` puts them in order. The Prefect flow in flows/import_flow.py passes its tasks,
+which wrap these steps one to one, as `Steps`; tests call `run_import` with the plain steps.
 """
 
 from __future__ import annotations
@@ -10,121 +17,115 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
+from contract import (
+    ContactCounts,
+    CustomerCounts,
+    FileError,
+    FileErrorCode,
+    ImportMode,
+    IssueCode,
+    RowCounts,
+    RunStatus,
+    Summary,
+)
 from contract.frames import empty_issues
 from flows.progress import progress
 from flows.reading import RawExport, ReadError, read_export
 from loaders import reports, runs, upsert
 from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
+from loaders.upsert import LoadCounts
 from validators import Validated, resolve_header, validate_rows
 
 log = logging.getLogger(__name__)
 
-SUCCEEDED, PARTIAL, SKIPPED, REJECTED, FAILED = (
-    "succeeded",
-    "partial",
-    "skipped",
-    "rejected",
-    "failed",
-)
-EXIT_CODES = {SUCCEEDED: 0, SKIPPED: 0, PARTIAL: 1, REJECTED: 3, FAILED: 4}
+
+class ImportOptions(BaseModel):
+    """What the caller asked for: the options of `erp-sync import` (and `sync`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: ImportMode = Field(default=ImportMode.UPSERT, description="upsert or full")
+    dry_run: bool = Field(default=False, description="do everything, then roll the load back")
+    force: bool = Field(default=False, description="apply bytes that were applied before")
+    report_dir: Path = Field(default=Path("reports"), description="where run folders go")
+    max_error_rate: float | None = Field(
+        default=None, ge=0, le=1, description="refuse the file above this rejected-row rate"
+    )
+    max_deactivate_rate: float | None = Field(
+        default=None, ge=0, le=1, description="full mode: refuse above this deactivation rate"
+    )
 
 
 @dataclass(frozen=True)
-class ImportOptions:
-    """What the caller asked for (the options of `erp-sync import`)."""
-
-    mode: str = "upsert"
-    dry_run: bool = False
-    force: bool = False
-    report_dir: Path = Path("reports")
-    max_error_rate: float | None = None
-    max_deactivate_rate: float | None = None
-
-
-@dataclass
-class RunState:
-    """The run being built up; becomes summary.json."""
+class RunContext:
+    """Which run this is: fixed when it starts, read by every step, changed by none."""
 
     run_id: str
     org: Organisation
     source: Path
     options: ImportOptions
     started_at: datetime
-    sha256: str | None = None
-    encoding: str | None = None
-    delimiter: str | None = None
-    status: str = FAILED
-    rows: dict[str, int] = field(default_factory=lambda: {"read": 0, "valid": 0, "rejected": 0})
-    counts: upsert.LoadCounts = field(default_factory=upsert.LoadCounts)
-    customers_rejected: int = 0
-    issues: pl.DataFrame = field(default_factory=empty_issues)
-    file_errors: list[dict[str, str]] = field(default_factory=list)
-    header: tuple[str, ...] = ()
-    rejected_rows: pl.DataFrame | None = None
-    finished_at: datetime | None = None
 
     @property
     def run_dir(self) -> Path:
+        """The run's report folder."""
         return self.options.report_dir / self.run_id
 
-    def reject(self, code: str, message: str) -> None:
-        self.status = REJECTED
-        self.file_errors.append({"code": code, "message": message})
 
-    def summary(self) -> dict[str, Any]:
-        """The contract's summary.json document."""
-        c = self.counts
-        by_code = (
-            self.issues.group_by("code").len().sort(["len", "code"], descending=[True, False])
-            if self.issues.height
-            else None
-        )
-        unknown = (
-            self.issues.filter(pl.col("code") == "unknown_column")["column"].to_list()
-            if self.issues.height
-            else []
-        )
-        return {
-            "run_id": self.run_id,
-            "org": self.org.slug,
-            "source": str(self.source),
-            "sha256": self.sha256,
-            "mode": self.options.mode,
-            "dry_run": self.options.dry_run,
-            "status": self.status,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": (self.finished_at or _now()).isoformat(),
-            "encoding": self.encoding,
-            "delimiter": self.delimiter,
-            "rows": dict(self.rows),
-            "customers": {
-                "inserted": c.customers_inserted,
-                "updated": c.customers_updated,
-                "unchanged": c.customers_unchanged,
-                "deactivated": c.customers_deactivated,
-                "reactivated": c.customers_reactivated,
-                "rejected": self.customers_rejected,
-            },
-            "contacts": {
-                "inserted": c.contacts_inserted,
-                "updated": c.contacts_updated,
-                "unchanged": c.contacts_unchanged,
-            },
-            "issues_by_code": dict(by_code.iter_rows()) if by_code is not None else {},
-            "file_errors": list(self.file_errors),
-            "warnings": [f"unknown column {name!r} ignored" for name in unknown],
-            "report_dir": str(self.run_dir),
-        }
+@dataclass(frozen=True)
+class ExportInfo:
+    """What the reports and the summary need of a read file, without its rows."""
+
+    sha256: str | None
+    encoding: str | None = None
+    delimiter: str | None = None
+    header: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, raw: RawExport) -> ExportInfo:
+        """The identity and layout of a read export."""
+        return cls(raw.sha256, raw.encoding, raw.delimiter, raw.header)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A step refused the file as a whole: nothing is applied."""
+
+    file_errors: tuple[FileError, ...]
+    issues: pl.DataFrame = field(default_factory=empty_issues)
+    """every issue found before the refusal (the header's, or all the rows')"""
+    validated: Validated | None = None
+    """the rows' findings, when the refusal came after validation (the error budget)"""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What the load step did; the run is recorded in import_run whatever it was."""
+
+    status: RunStatus
+    counts: LoadCounts
+    finished_at: datetime
+    file_errors: tuple[FileError, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Everything the report files of a run are written from."""
+
+    summary: Summary
+    issues: pl.DataFrame
+    export: ExportInfo
+    rejected_rows: pl.DataFrame | None
 
 
 class DeactivationBudgetExceeded(Exception):
@@ -148,221 +149,369 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def new_run(org: Organisation, source: Path, options: ImportOptions) -> RunState:
-    """Start the record of one run."""
-    return RunState(
+def new_run(org: Organisation, source: Path, options: ImportOptions) -> RunContext:
+    """Start one run: a new id and its start time."""
+    return RunContext(
         run_id=str(uuid.uuid4()), org=org, source=source, options=options, started_at=_now()
     )
 
 
-def already_applied(engine: Engine, state: RunState) -> bool:
-    """True (and the run marked skipped) when these bytes were applied before and not --force."""
-    state.sha256 = state.sha256 or file_sha256(state.source)
-    if state.options.force:
-        return False
-    with engine.connect() as conn:
-        previous = runs.find_applied_run(conn, state.org.id, state.sha256)
-    if previous is None:
-        return False
-    state.status = SKIPPED
-    log.info("file already applied by run %s; skipping", previous)
-    return True
+# --- the pure part -----------------------------------------------------------------------------
 
 
-def read_step(state: RunState) -> RawExport | None:
-    """Read and decode the file; an unreadable file rejects the run."""
-    progress(f"{state.org.slug}: reading {state.source.name}")
-    try:
-        raw = read_export(state.source)
-    except ReadError as exc:
-        state.reject(exc.code, exc.message)
+def summarise(
+    ctx: RunContext,
+    *,
+    status: RunStatus,
+    finished_at: datetime,
+    export: ExportInfo,
+    issues: pl.DataFrame,
+    validated: Validated | None = None,
+    counts: LoadCounts | None = None,
+    file_errors: tuple[FileError, ...] = (),
+) -> Summary:
+    """The run's summary.json, from what its steps returned."""
+    c = counts or LoadCounts()
+    by_code = (
+        issues.group_by("code").len().sort(["len", "code"], descending=[True, False])
+        if issues.height
+        else None
+    )
+    unknown = (
+        issues.filter(pl.col("code") == IssueCode.UNKNOWN_COLUMN)["column"].to_list()
+        if issues.height
+        else []
+    )
+    rows = (
+        RowCounts(
+            read=validated.rows_read, valid=validated.rows_valid, rejected=validated.rows_rejected
+        )
+        if validated is not None
+        else RowCounts()
+    )
+    return Summary(
+        run_id=ctx.run_id,
+        org=ctx.org.slug,
+        source=str(ctx.source),
+        sha256=export.sha256,
+        mode=ctx.options.mode,
+        dry_run=ctx.options.dry_run,
+        status=status,
+        started_at=ctx.started_at,
+        finished_at=finished_at,
+        encoding=export.encoding,
+        delimiter=export.delimiter,
+        rows=rows,
+        customers=CustomerCounts(
+            inserted=c.customers_inserted,
+            updated=c.customers_updated,
+            unchanged=c.customers_unchanged,
+            deactivated=c.customers_deactivated,
+            reactivated=c.customers_reactivated,
+            rejected=validated.customers_rejected if validated is not None else 0,
+        ),
+        contacts=ContactCounts(
+            inserted=c.contacts_inserted, updated=c.contacts_updated, unchanged=c.contacts_unchanged
+        ),
+        issues_by_code=dict(by_code.iter_rows()) if by_code is not None else {},
+        file_errors=list(file_errors),
+        warnings=[f"unknown column {name!r} ignored" for name in unknown],
+        report_dir=str(ctx.run_dir),
+    )
+
+
+def error_budget_exceeded(validated: Validated, budget: float | None) -> FileError | None:
+    """The `error_budget` file error when more rows were rejected than --max-error-rate allows."""
+    if budget is None or not validated.rows_read:
         return None
-    progress(f"{state.org.slug}: read {raw.rows.height:,} rows ({raw.encoding})")
-    state.sha256 = raw.sha256
-    state.encoding = raw.encoding
-    state.delimiter = raw.delimiter
-    state.header = raw.header
+    rate = validated.rows_rejected / validated.rows_read
+    if rate <= budget:
+        return None
+    return FileError(
+        code=FileErrorCode.ERROR_BUDGET,
+        message=f"{validated.rows_rejected} of {validated.rows_read} rows rejected "
+        f"({rate:.1%}), more than --max-error-rate {budget:g}",
+    )
+
+
+def _no_rows() -> Validated:
+    """The validation of a file with no header at all: nothing to apply, nothing wrong."""
+    return Validated(
+        customers=pl.DataFrame(),
+        contacts=pl.DataFrame(),
+        issues=empty_issues(),
+        rejected_rows=pl.DataFrame(),
+        keys_seen=pl.Series("erp_customer_number", [], dtype=pl.String),
+        present=frozenset(),
+        rows_read=0,
+        rows_valid=0,
+        rows_rejected=0,
+        customers_rejected=0,
+    )
+
+
+# --- the steps ---------------------------------------------------------------------------------
+
+
+def check_applied(engine: Engine, ctx: RunContext) -> tuple[str, uuid.UUID | None]:
+    """The file's sha256 and, unless --force, the run that applied these bytes before."""
+    sha256 = file_sha256(ctx.source)
+    if ctx.options.force:
+        return sha256, None
+    with engine.connect() as conn:
+        return sha256, runs.find_applied_run(conn, ctx.org.id, sha256)
+
+
+def read_step(ctx: RunContext) -> RawExport | Rejected:
+    """Read and decode the file, or say why it cannot be read."""
+    progress(f"{ctx.org.slug}: reading {ctx.source.name}")
+    try:
+        raw = read_export(ctx.source)
+    except ReadError as exc:
+        return Rejected(file_errors=(FileError(code=exc.code, message=exc.message),))
+    progress(f"{ctx.org.slug}: read {raw.rows.height:,} rows ({raw.encoding})")
     return raw
 
 
-def validate_step(state: RunState, raw: RawExport) -> Validated | None:
-    """Check the header and every row; the run is rejected when the header or budget fails."""
+def validate_step(ctx: RunContext, raw: RawExport) -> Validated | Rejected:
+    """Check the header and every row; refuse the file when its header or error budget fails."""
     if not raw.header:
-        state.status = SUCCEEDED  # an empty file changes nothing
-        return None
+        return _no_rows()  # an empty file changes nothing
     header = resolve_header(raw.header)
     if header.file_errors:
-        state.issues = header.issues
-        for error in header.file_errors:
-            state.reject(error.code, error.message)
-        return None
+        return Rejected(file_errors=tuple(header.file_errors), issues=header.issues)
     validated = validate_rows(raw.rows, header)
     progress(
-        f"{state.org.slug}: validated {validated.rows_valid:,} rows, "
+        f"{ctx.org.slug}: validated {validated.rows_valid:,} rows, "
         f"rejected {validated.rows_rejected:,}"
     )
-    state.issues = validated.issues
-    state.rejected_rows = validated.rejected_rows
-    state.rows = {
-        "read": validated.rows_read,
-        "valid": validated.rows_valid,
-        "rejected": validated.rows_rejected,
-    }
-    state.customers_rejected = validated.customers_rejected
-    budget = state.options.max_error_rate
-    if budget is not None and validated.rows_read:
-        rate = validated.rows_rejected / validated.rows_read
-        if rate > budget:
-            state.reject(
-                "error_budget",
-                f"{validated.rows_rejected} of {validated.rows_read} rows rejected "
-                f"({rate:.1%}), more than --max-error-rate {budget:g}",
-            )
-            return None
+    over_budget = error_budget_exceeded(validated, ctx.options.max_error_rate)
+    if over_budget is not None:
+        return Rejected(file_errors=(over_budget,), issues=validated.issues, validated=validated)
     return validated
 
 
-def load_step(engine: Engine, state: RunState, validated: Validated | None) -> None:
+def load_step(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Validated) -> Loaded:
     """Apply the validated rows in one transaction under the organisation's lock.
 
     The run's record (import_run, import_issue) is written in the same transaction, so a file
-    is either applied and recorded, or neither. A dry run does the same work and rolls back.
+    is either applied and recorded, or neither. A dry run does the same work and rolls back;
+    it, and a file refused by the deactivation budget, are recorded on their own.
     """
-    options = state.options
+    options = ctx.options
+    loaded: Loaded
     try:
         with engine.connect() as conn, conn.begin():
-            upsert.lock_organisation(conn, state.org.id)
+            upsert.lock_organisation(conn, ctx.org.id)
             if (
                 not options.force
-                and state.sha256 is not None
-                and runs.find_applied_run(conn, state.org.id, state.sha256) is not None
+                and export.sha256 is not None
+                and runs.find_applied_run(conn, ctx.org.id, export.sha256) is not None
             ):
-                state.status = SKIPPED  # applied meanwhile by a concurrent import
-                _record(conn, state)
-                return
-            if validated is not None and validated.rows_read:
-                progress(f"{state.org.slug}: loading {validated.customers.height:,} customers")
-                state.counts = _apply(conn, state, validated)
+                # applied meanwhile by a concurrent import
+                loaded = Loaded(RunStatus.SKIPPED, LoadCounts(), _now())
+                _record(conn, ctx, loaded, export, validated)
+                return loaded
+            counts = LoadCounts()
+            if validated.rows_read:
+                progress(f"{ctx.org.slug}: loading {validated.customers.height:,} customers")
+                counts = _apply(conn, ctx.org.id, options, validated)
                 progress(
-                    f"{state.org.slug}: loaded (+{state.counts.customers_inserted:,} "
-                    f"~{state.counts.customers_updated:,} ={state.counts.customers_unchanged:,})"
+                    f"{ctx.org.slug}: loaded (+{counts.customers_inserted:,} "
+                    f"~{counts.customers_updated:,} ={counts.customers_unchanged:,})"
                 )
-            if state.status != REJECTED:
-                state.status = PARTIAL if state.rows["rejected"] else SUCCEEDED
+            status = RunStatus.PARTIAL if validated.rows_rejected else RunStatus.SUCCEEDED
+            loaded = Loaded(status, counts, _now())
             if options.dry_run:
                 raise _DryRunRollback
-            _record(conn, state)
+            _record(conn, ctx, loaded, export, validated)
+            return loaded
     except _DryRunRollback:
-        record_outside_transaction(engine, state)
+        pass
     except DeactivationBudgetExceeded as exc:
-        state.counts = upsert.LoadCounts()
-        state.reject("deactivate_budget", str(exc))
-        record_outside_transaction(engine, state)
+        error = FileError(code=FileErrorCode.DEACTIVATE_BUDGET, message=str(exc))
+        loaded = Loaded(RunStatus.REJECTED, LoadCounts(), _now(), (error,))
+    with engine.begin() as conn:
+        _record(conn, ctx, loaded, export, validated)
+    return loaded
 
 
-def _apply(conn: sa.Connection, state: RunState, validated: Validated) -> upsert.LoadCounts:
-    full = state.options.mode == "full"
+def _apply(
+    conn: sa.Connection, org_id: uuid.UUID, options: ImportOptions, validated: Validated
+) -> LoadCounts:
+    full = options.mode is ImportMode.FULL
     customers, contacts, skipped = upsert.skip_unchanged(
-        conn, state.org.id, validated.customers, validated.contacts, active_only=full
+        conn, org_id, validated.customers, validated.contacts, active_only=full
     )
     upsert.stage_export(conn, customers, contacts, validated.keys_seen)
     if full:
-        missing, active = upsert.preview_deactivations(conn, state.org.id)
-        budget = state.options.max_deactivate_rate
+        missing, active = upsert.preview_deactivations(conn, org_id)
+        budget = options.max_deactivate_rate
         if budget is not None and active and missing / active > budget:
             raise DeactivationBudgetExceeded(
                 f"full mode would deactivate {missing} of {active} active customers "
                 f"({missing / active:.1%}), more than --max-deactivate-rate {budget:g}"
             )
     customer_counts = upsert.apply_customers(
-        conn, state.org.id, frozenset(validated.customers.columns), full=full
+        conn, org_id, frozenset(validated.customers.columns), full=full
     )
-    contact_counts = upsert.apply_contacts(
-        conn, state.org.id, frozenset(validated.contacts.columns)
-    )
-    return replace(
-        customer_counts,
+    contact_counts = upsert.apply_contacts(conn, org_id, frozenset(validated.contacts.columns))
+    return LoadCounts(
+        customers_inserted=customer_counts.customers_inserted,
+        customers_updated=customer_counts.customers_updated,
         customers_unchanged=customer_counts.customers_unchanged + skipped.customers,
+        customers_deactivated=customer_counts.customers_deactivated,
+        customers_reactivated=customer_counts.customers_reactivated,
         contacts_inserted=contact_counts.contacts_inserted,
         contacts_updated=contact_counts.contacts_updated,
         contacts_unchanged=contact_counts.contacts_unchanged + skipped.contacts,
     )
 
 
-def _record(conn: sa.Connection, state: RunState) -> None:
-    state.finished_at = _now()
-    runs.record_run(conn, state.org.id, state.summary(), state.issues, forced=state.options.force)
+def _record(
+    conn: sa.Connection,
+    ctx: RunContext,
+    loaded: Loaded,
+    export: ExportInfo,
+    validated: Validated,
+) -> None:
+    summary = summarise(
+        ctx,
+        status=loaded.status,
+        finished_at=loaded.finished_at,
+        export=export,
+        issues=validated.issues,
+        validated=validated,
+        counts=loaded.counts,
+        file_errors=loaded.file_errors,
+    )
+    runs.record_run(conn, ctx.org.id, summary, validated.issues, forced=ctx.options.force)
 
 
-def record_outside_transaction(engine: Engine, state: RunState) -> None:
-    """Record a run that applied nothing (rejected, skipped, dry run, failed) on its own."""
+def record_run(engine: Engine, ctx: RunContext, summary: Summary, issues: pl.DataFrame) -> None:
+    """Record a run that applied nothing (skipped, rejected, failed) in a transaction of its own."""
     with engine.begin() as conn:
-        _record(conn, state)
+        runs.record_run(conn, ctx.org.id, summary, issues, forced=ctx.options.force)
 
 
-def record_failure(engine: Engine | None, state: RunState, exc: BaseException) -> None:
-    """Mark the run failed and try to record it; the database may be the thing that failed."""
-    state.status = FAILED
-    state.counts = upsert.LoadCounts()
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    state.file_errors.append({"code": "failed", "message": f"{type(exc).__name__}: {reason}"})
-    if engine is None:
-        return
-    try:
-        record_outside_transaction(engine, state)
-    except (sa.exc.SQLAlchemyError, LoaderError) as second:
-        log.warning("could not record the failed run: %s", type(second).__name__)
-
-
-def run_steps(
-    engine: Engine,
-    state: RunState,
-    *,
-    read: Callable[[RunState], RawExport | None] = read_step,
-    validate: Callable[[RunState, RawExport], Validated | None] = validate_step,
-    load: Callable[[RunState, Validated | None], None] | None = None,
-    report: Callable[[RunState], dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The whole import: skip check, read, validate, load, then the reports (always written).
-
-    The Prefect flow passes its tasks in place of the plain steps; tests call it as it is.
-    """
-    load = load or (lambda s, v: load_step(engine, s, v))
-    report = report or report_step
-    try:
-        if already_applied(engine, state):
-            record_outside_transaction(engine, state)
-        else:
-            raw = read(state)
-            validated = validate(state, raw) if raw is not None else None
-            # The raw rows are not needed any more (the rejected ones are in validated): let the
-            # load have their memory.
-            del raw
-            if state.status == REJECTED:
-                record_outside_transaction(engine, state)
-            else:
-                load(state, validated)
-    except Exception as exc:  # an infrastructure failure: the transaction applied nothing
-        log.error("import failed: %s", type(exc).__name__)
-        record_failure(engine, state, exc)
-    return report(state)
-
-
-def report_step(state: RunState) -> dict[str, Any]:
+def report_step(outcome: Outcome) -> Summary:
     """Write summary.json, errors.csv, rejected_rows.csv and report.html; return the summary."""
-    state.finished_at = state.finished_at or _now()
-    summary = state.summary()
-    rejected = state.rejected_rows
-    if rejected is None:
+    export = outcome.export
+    rejected = outcome.rejected_rows
+    if rejected is None or not rejected.width:
         schema: dict[str, pl.DataType] = {
             "_line": pl.Int64(),
             "_nfields": pl.Int32(),
             "_extra": pl.List(pl.String),
             "errors": pl.String(),
         }
-        schema |= {f"c{i}": pl.String() for i in range(len(state.header))}
+        schema |= {f"c{i}": pl.String() for i in range(len(export.header))}
         rejected = pl.DataFrame(schema=schema)
+    summary = outcome.summary
     reports.write_run_reports(
-        state.run_dir, summary, state.issues, state.header, rejected, state.delimiter or ","
+        Path(summary.report_dir or "."),
+        summary.to_json_dict(),
+        outcome.issues,
+        export.header,
+        rejected,
+        export.delimiter or ",",
     )
+    return summary
+
+
+# --- the order of the steps --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The steps of an import; the Prefect flow passes its tasks, which wrap these one to one."""
+
+    read: Callable[[RunContext], RawExport | Rejected] = read_step
+    validate: Callable[[RunContext, RawExport], Validated | Rejected] = validate_step
+    load: Callable[[Engine, RunContext, ExportInfo, Validated], Loaded] = load_step
+    report: Callable[[Outcome], Summary] = report_step
+
+
+def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> Summary:
+    """The whole import: skip check, read, validate, load, then the reports (always written)."""
+    steps = steps or Steps()
+    export = ExportInfo(sha256=None)
+    issues = empty_issues()
+    validated: Validated | None = None
+    try:
+        sha256, previous = check_applied(engine, ctx)
+        export = ExportInfo(sha256=sha256)
+        if previous is not None:
+            log.info("file already applied by run %s; skipping", previous)
+            summary = summarise(
+                ctx, status=RunStatus.SKIPPED, finished_at=_now(), export=export, issues=issues
+            )
+            record_run(engine, ctx, summary, issues)
+            return steps.report(Outcome(summary, issues, export, None))
+        raw = steps.read(ctx)
+        if isinstance(raw, RawExport):
+            export = ExportInfo.of(raw)
+            checked = steps.validate(ctx, raw)
+        else:
+            checked = raw
+        # The raw rows are not needed any more (the rejected ones are in the validation): let
+        # the load have their memory.
+        del raw
+        if isinstance(checked, Rejected):
+            issues, validated = checked.issues, checked.validated
+            summary = summarise(
+                ctx,
+                status=RunStatus.REJECTED,
+                finished_at=_now(),
+                export=export,
+                issues=issues,
+                validated=validated,
+                file_errors=checked.file_errors,
+            )
+            record_run(engine, ctx, summary, issues)
+        else:
+            validated, issues = checked, checked.issues
+            loaded = steps.load(engine, ctx, export, validated)
+            summary = summarise(
+                ctx,
+                status=loaded.status,
+                finished_at=loaded.finished_at,
+                export=export,
+                issues=issues,
+                validated=validated,
+                counts=loaded.counts,
+                file_errors=loaded.file_errors,
+            )
+    except Exception as exc:  # an infrastructure failure: the transaction applied nothing
+        log.error("import failed: %s", type(exc).__name__)
+        summary = record_failure(engine, ctx, export, issues, validated, exc)
+    rejected_rows = validated.rejected_rows if validated is not None else None
+    return steps.report(Outcome(summary, issues, export, rejected_rows))
+
+
+def record_failure(
+    engine: Engine | None,
+    ctx: RunContext,
+    export: ExportInfo,
+    issues: pl.DataFrame,
+    validated: Validated | None,
+    exc: BaseException,
+) -> Summary:
+    """The failed run's summary, recorded if the database (maybe what failed) still answers."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    error = FileError(code=FileErrorCode.FAILED, message=f"{type(exc).__name__}: {reason}")
+    summary = summarise(
+        ctx,
+        status=RunStatus.FAILED,
+        finished_at=_now(),
+        export=export,
+        issues=issues,
+        validated=validated,
+        file_errors=(error,),
+    )
+    if engine is not None:
+        try:
+            record_run(engine, ctx, summary, issues)
+        except (sa.exc.SQLAlchemyError, LoaderError) as second:
+            log.warning("could not record the failed run: %s", type(second).__name__)
     return summary

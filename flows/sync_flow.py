@@ -17,7 +17,7 @@ import logging
 import tomllib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from sqlalchemy.engine import Engine
 
+from contract import ExitCode, RunStatus, Summary
 from flows.import_flow import import_file
-from flows.importing import EXIT_CODES, FAILED, ImportOptions, file_sha256
+from flows.importing import ImportOptions, file_sha256
 from flows.runtime import open_database
 from flows.settings import get_settings
 from loaders import reports, runs
@@ -35,7 +36,6 @@ from loaders.orgs import get_org
 
 EXPORT_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
 ORG_SETTINGS_FILE = "erp-sync.toml"
-EXIT_USAGE = 2
 INDEX_RUNS = 500
 
 _MODES = ("upsert", "full")
@@ -126,7 +126,7 @@ def apply_org_settings(
                     f"{source}: {key} must be a number from 0 to 1, not {value!r}"
                 )
             changes[key] = float(value)
-    return replace(options, **changes)
+    return options.model_copy(update=changes)
 
 
 def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
@@ -144,7 +144,7 @@ def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
                         "org": slug,
                         "code": "unknown_org",
                         "message": str(exc),
-                        "exit_code": EXIT_USAGE,
+                        "exit_code": int(ExitCode.USAGE),
                     }
                 )
                 continue
@@ -156,7 +156,7 @@ def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
                         "org": slug,
                         "code": "org_settings",
                         "message": str(exc),
-                        "exit_code": EXIT_USAGE,
+                        "exit_code": int(ExitCode.USAGE),
                     }
                 )
                 continue
@@ -185,14 +185,14 @@ def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
 # --- running it -------------------------------------------------------------------------------
 
 
-def _file_result(org: str, path: Path, summary: dict[str, Any]) -> dict[str, Any]:
+def _file_result(org: str, path: Path, summary: Summary) -> dict[str, Any]:
     return {
         "org": org,
         "file": str(path),
-        "status": summary["status"],
-        "run_id": summary["run_id"],
-        "exit_code": EXIT_CODES[summary["status"]],
-        "report_dir": summary["report_dir"],
+        "status": str(summary.status),
+        "run_id": summary.run_id,
+        "exit_code": int(summary.exit_code),
+        "report_dir": summary.report_dir,
     }
 
 
@@ -210,9 +210,9 @@ def import_org_files(
                 {
                     "org": batch.slug,
                     "file": str(path),
-                    "status": FAILED,
+                    "status": str(RunStatus.FAILED),
                     "run_id": None,
-                    "exit_code": EXIT_CODES[FAILED],
+                    "exit_code": int(ExitCode.FAILED),
                     "report_dir": None,
                 }
             )
@@ -245,7 +245,7 @@ def write_reports_index(engine: Engine, report_dir: Path) -> Path:
     """Regenerate <report_dir>/index.html from the newest runs of every organisation."""
     with engine.connect() as conn:
         recent = runs.list_runs(conn, None, limit=INDEX_RUNS)
-    return reports.write_index(Path(report_dir), recent)
+    return reports.write_index(Path(report_dir), [run.to_json_dict() for run in recent])
 
 
 def sync_exit_code(files: list[dict[str, Any]], org_errors: list[dict[str, Any]]) -> int:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from contract import APPLIED_STATUSES
+from contract import APPLIED_STATUSES, Summary
 from loaders.staging import copy_frame
 from loaders.tables import import_run, org
 
@@ -45,55 +43,54 @@ def find_applied_run(conn: Connection, org_id: uuid.UUID, sha256: str) -> uuid.U
 def record_run(
     conn: Connection,
     org_id: uuid.UUID,
-    summary: dict[str, Any],
+    summary: Summary,
     issues: pl.DataFrame,
     *,
     forced: bool,
 ) -> None:
     """Insert the run's row and COPY its issues, on the caller's transaction."""
-    rows, customers, contacts = summary["rows"], summary["customers"], summary["contacts"]
+    rows, customers, contacts = summary.rows, summary.customers, summary.contacts
+    document = summary.to_json_dict()
     conn.execute(
         import_run.insert().values(
-            id=uuid.UUID(summary["run_id"]),
+            id=uuid.UUID(summary.run_id),
             org_id=org_id,
-            source=summary["source"],
-            sha256=summary["sha256"] or "",
-            mode=summary["mode"],
-            dry_run=summary["dry_run"],
+            source=summary.source,
+            sha256=summary.sha256 or "",
+            mode=str(summary.mode),
+            dry_run=summary.dry_run,
             forced=forced,
-            status=summary["status"],
-            started_at=datetime.fromisoformat(summary["started_at"]),
-            finished_at=datetime.fromisoformat(summary["finished_at"]),
-            encoding=summary["encoding"],
-            delimiter=summary["delimiter"],
-            rows_read=rows["read"],
-            rows_valid=rows["valid"],
-            rows_rejected=rows["rejected"],
-            customers_inserted=customers["inserted"],
-            customers_updated=customers["updated"],
-            customers_unchanged=customers["unchanged"],
-            customers_deactivated=customers["deactivated"],
-            customers_reactivated=customers["reactivated"],
-            customers_rejected=customers["rejected"],
-            contacts_inserted=contacts["inserted"],
-            contacts_updated=contacts["updated"],
-            contacts_unchanged=contacts["unchanged"],
-            issues_by_code=summary["issues_by_code"],
-            file_errors=summary["file_errors"],
-            report_dir=summary.get("report_dir"),
-            summary=summary,
+            status=str(summary.status),
+            started_at=summary.started_at,
+            finished_at=summary.finished_at,
+            encoding=summary.encoding,
+            delimiter=summary.delimiter,
+            rows_read=rows.read,
+            rows_valid=rows.valid,
+            rows_rejected=rows.rejected,
+            customers_inserted=customers.inserted,
+            customers_updated=customers.updated,
+            customers_unchanged=customers.unchanged,
+            customers_deactivated=customers.deactivated,
+            customers_reactivated=customers.reactivated,
+            customers_rejected=customers.rejected,
+            contacts_inserted=contacts.inserted,
+            contacts_updated=contacts.updated,
+            contacts_unchanged=contacts.unchanged,
+            issues_by_code=document["issues_by_code"],
+            file_errors=document["file_errors"],
+            report_dir=summary.report_dir,
+            summary=document,
         )
     )
     if issues.height:
         frame = issues.rename({"column": "column_name"}).with_columns(
-            pl.lit(summary["run_id"]).alias("run_id"), pl.lit(str(org_id)).alias("org_id")
+            pl.lit(summary.run_id).alias("run_id"), pl.lit(str(org_id)).alias("org_id")
         )
         copy_frame(conn, "import_issue", frame, ISSUE_COPY_COLUMNS)
 
 
-def list_runs(
-    conn: Connection, org_slug: str | None = None, limit: int = 20
-) -> list[dict[str, Any]]:
+def list_runs(conn: Connection, org_slug: str | None = None, limit: int = 20) -> list[Summary]:
     """Summaries of past runs, newest first."""
     stmt = (
         sa.select(import_run.c.summary)
@@ -103,10 +100,10 @@ def list_runs(
     )
     if org_slug is not None:
         stmt = stmt.where(org.c.slug == org_slug)
-    return [row.summary for row in conn.execute(stmt)]
+    return [Summary.model_validate(row.summary) for row in conn.execute(stmt)]
 
 
-def get_run(conn: Connection, run_id: str) -> dict[str, Any] | None:
+def get_run(conn: Connection, run_id: str) -> Summary | None:
     """One run's summary by id (a unique prefix of the id is enough), or None."""
     try:
         exact = uuid.UUID(run_id)
@@ -121,4 +118,4 @@ def get_run(conn: Connection, run_id: str) -> dict[str, Any] | None:
             .limit(2)
         )
     rows = conn.execute(stmt).all()
-    return rows[0].summary if len(rows) == 1 else None
+    return Summary.model_validate(rows[0].summary) if len(rows) == 1 else None

@@ -32,5 +32,5 @@ def run_import(
     path = tmp_path / name
     path.write_bytes(text.encode(encoding))
     opts = ImportOptions(report_dir=tmp_path / "reports", **options)
-    state = importing.new_run(org, path, opts)
-    return importing.run_steps(engine, state)
+    ctx = importing.new_run(org, path, opts)
+    return importing.run_import(engine, ctx).to_json_dict()
