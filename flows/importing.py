@@ -19,10 +19,12 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+import reports
+from contract import Summary
 from contract.frames import empty_issues
 from flows.progress import progress
 from flows.reading import RawExport, ReadError, read_export
-from loaders import reports, runs, upsert
+from loaders import runs, upsert
 from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
 from validators import Validated, resolve_header, validate_rows
@@ -363,6 +365,11 @@ def report_step(state: RunState) -> dict[str, Any]:
         schema |= {f"c{i}": pl.String() for i in range(len(state.header))}
         rejected = pl.DataFrame(schema=schema)
     reports.write_run_reports(
-        state.run_dir, summary, state.issues, state.header, rejected, state.delimiter or ","
+        state.run_dir,
+        Summary.model_validate(summary),
+        state.issues,
+        state.header,
+        rejected,
+        state.delimiter or ",",
     )
     return summary
