@@ -19,7 +19,7 @@ from urllib.parse import quote
 import polars as pl
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from contract import WARNING_CODES, FileErrorCode, IssueCode, RunStatus, Summary
+from contract import WARNING_CODES, FileErrorCode, IssueCode, RunStatus, Severity, Summary
 from reports.files import conform_issues, in_source_order
 
 # Shown in report.html; one line per code: what the person who fixes the file should do.
@@ -86,7 +86,7 @@ _DELIMITER_NAMES: Final = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pi
 
 @dataclass(frozen=True)
 class Bar:
-    """One bar of a horizontal bar chart; css is "error", "warning" or "column"."""
+    """One bar of a horizontal bar chart; css is a Severity ("error", "warning") or "column"."""
 
     label: str
     count: int
@@ -207,17 +207,19 @@ def _issues_by_code(issues: pl.DataFrame, summary: Summary) -> list[Bar]:
     if issues.height == 0:
         counted = sorted(summary.issues_by_code.items(), key=lambda kv: (-kv[1], kv[0]))
         return [
-            Bar(code, count, "warning" if code in WARNING_CODES else "error")
+            Bar(code, count, Severity.WARNING if code in WARNING_CODES else Severity.ERROR)
             for code, count in counted
             if count
         ]
     table = (
         issues.group_by(pl.col("code").fill_null("(none)"))
-        .agg(pl.len().alias("count"), (pl.col("severity") == "error").any().alias("is_error"))
+        .agg(
+            pl.len().alias("count"), (pl.col("severity") == Severity.ERROR).any().alias("is_error")
+        )
         .sort(["count", "code"], descending=[True, False])
     )
     return [
-        Bar(code, count, "error" if is_error else "warning")
+        Bar(code, count, Severity.ERROR if is_error else Severity.WARNING)
         for code, count, is_error in table.select("code", "count", "is_error").iter_rows()
     ]
 
