@@ -29,8 +29,8 @@ demo: $(STAMP)
 	$(BIN)/erp-sync demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check contract flows validators loaders migrations tests benchmarks
-	$(BIN)/ruff format --check contract flows validators loaders migrations tests benchmarks
+	$(BIN)/ruff check contract flows validators loaders reporting migrations tests benchmarks
+	$(BIN)/ruff format --check contract flows validators loaders reporting migrations tests benchmarks
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
+import reporting
 from contract import (
     ContactCounts,
     CustomerCounts,
@@ -40,7 +41,7 @@ from contract import (
 from contract.frames import empty_issues
 from flows.progress import progress
 from flows.reading import RawExport, ReadError, read_export
-from loaders import reports, runs, upsert
+from loaders import runs, upsert
 from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
 from loaders.upsert import LoadCounts
@@ -408,9 +409,9 @@ def report_step(outcome: Outcome) -> Summary:
         schema |= {f"c{i}": pl.String() for i in range(len(export.header))}
         rejected = pl.DataFrame(schema=schema)
     summary = outcome.summary
-    reports.write_run_reports(
+    reporting.write_run_reports(
         Path(summary.report_dir or "."),
-        summary.to_json_dict(),
+        summary,
         outcome.issues,
         export.header,
         rejected,

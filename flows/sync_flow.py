@@ -25,12 +25,13 @@ from typing import Any
 from prefect import flow, get_run_logger
 from sqlalchemy.engine import Engine
 
+import reporting
 from contract import ExitCode, RunStatus, Summary
 from flows.import_flow import import_file
 from flows.importing import ImportOptions, file_sha256
 from flows.runtime import open_database
 from flows.settings import get_settings
-from loaders import reports, runs
+from loaders import runs
 from loaders.exceptions import OrganisationNotFoundError
 from loaders.orgs import get_org
 
@@ -245,7 +246,7 @@ def write_reports_index(engine: Engine, report_dir: Path) -> Path:
     """Regenerate <report_dir>/index.html from the newest runs of every organisation."""
     with engine.connect() as conn:
         recent = runs.list_runs(conn, None, limit=INDEX_RUNS)
-    return reports.write_index(Path(report_dir), [run.to_json_dict() for run in recent])
+    return reporting.write_index(Path(report_dir), recent)
 
 
 def sync_exit_code(files: list[dict[str, Any]], org_errors: list[dict[str, Any]]) -> int:

@@ -1,4 +1,4 @@
-"""Unit tests of the report writers: summary.json, errors.csv, rejected_rows.csv, the HTML pages."""
+"""Unit tests of the reports package: summary.json, errors.csv, rejected_rows.csv, the HTML pages."""
 
 from __future__ import annotations
 
@@ -15,13 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loaders.reports import (
-    FORMULA_PREFIXES,
-    ISSUE_COLUMNS,
-    neutralise_formulas,
-    write_index,
-    write_run_reports,
-)
+from contract import ISSUE_COLUMNS, RunStatus, Summary
+from reporting import FORMULA_PREFIXES, neutralise_formulas, write_index, write_run_reports
+from reporting.pages import STATUS_MEANINGS
 
 HEADER = ["erp_customer_number", "name", "default_currency", "default_language", "email"]
 
@@ -31,9 +27,9 @@ HEADER = ["erp_customer_number", "name", "default_currency", "default_language",
 # --------------------------------------------------------------------------------------------
 
 
-def make_summary(**overrides: Any) -> dict[str, Any]:
-    """A contract summary document with distinct figures, so a mixed-up figure shows."""
-    summary: dict[str, Any] = {
+def make_summary(**overrides: Any) -> Summary:
+    """A contract summary with distinct figures, so a mixed-up figure shows."""
+    document: dict[str, Any] = {
         "run_id": "6f1c2a8e-0000-4000-8000-000000000001",
         "org": "acme",
         "source": "/inbox/acme/customers-2024-05-01.csv",
@@ -60,8 +56,7 @@ def make_summary(**overrides: Any) -> dict[str, Any]:
         "warnings": ["unknown column ignored: fax"],
         "report_dir": "/reports/6f1c2a8e-0000-4000-8000-000000000001",
     }
-    summary.update(overrides)
-    return summary
+    return Summary.model_validate(document | overrides)
 
 
 def make_issues(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
@@ -266,7 +261,7 @@ def test_summary_json_is_the_summary_with_its_extra_keys(tmp_path: Path) -> None
     summary = make_summary(org="müller-gmbh")
     run_dir = write_sample(tmp_path / "deep" / "run", summary=summary)
     text = (run_dir / "summary.json").read_text(encoding="utf-8")
-    assert json.loads(text) == summary
+    assert json.loads(text) == summary.to_json_dict()
     assert "müller-gmbh" in text  # ensure_ascii=False: readable, not \u escapes
     assert text.startswith('{\n  "run_id"')
 
@@ -499,7 +494,7 @@ def test_report_html_figures_equal_the_summary(tmp_path: Path) -> None:
     summary = make_summary()
     page = parse_page(write_sample(tmp_path, summary=summary) / "report.html")
     for block in ("rows", "customers", "contacts"):
-        for name, value in summary[block].items():
+        for name, value in getattr(summary, block).model_dump().items():
             element = page.by_id(f"{block}-{name}")
             assert element.attrs["data-figure"] == f"{block}.{name}"
             assert int(element.text) == value, f"{block}.{name}"
@@ -596,7 +591,6 @@ def test_report_html_escapes_hostile_values(tmp_path: Path) -> None:
     summary = make_summary(
         org=hostile,
         source=f"/inbox/{hostile}.csv",
-        status=hostile,
         file_errors=[{"code": hostile, "message": hostile}],
         warnings=[hostile],
     )
@@ -625,19 +619,137 @@ def test_report_html_escapes_hostile_values(tmp_path: Path) -> None:
     assert page.by_id("org").text == hostile  # shown as text, intact
 
 
+SCRIPT = "<script>alert(1)</script>"
+IMG = '"><img src=x onerror=alert(1)>'
+
+
+def assert_markup_free(path: Path) -> PageParser:
+    """The page holds no element and no event handler that a hostile value could have made."""
+    text = path.read_text(encoding="utf-8")
+    assert "<script" not in text and "<img" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    page = parse_page(path)
+    assert not page.select("script") and not page.select("img")
+    assert not [e for e in page.elements if any(name.startswith("on") for name in e.attrs)]
+    return page
+
+
+def test_script_and_img_payloads_in_the_data_reach_report_html_only_as_text(
+    tmp_path: Path,
+) -> None:
+    summary = make_summary(
+        org=SCRIPT,
+        source=f"/inbox/{IMG}.csv",
+        issues_by_code={},
+        file_errors=[{"code": IMG, "message": SCRIPT}],
+        warnings=[f"unknown column {IMG!r} ignored"],
+    )
+    issues = make_issues(
+        [
+            (2, SCRIPT, IMG, SCRIPT, "currency", "error", IMG),
+            (3, IMG, SCRIPT, IMG, SCRIPT, "warning", SCRIPT),
+        ]
+    )
+    rejected = make_rejected(
+        [
+            {"_line": 2, "_nfields": 3, "c0": SCRIPT, "c1": IMG, "_extra": [IMG], "errors": SCRIPT},
+            {"_line": 3, "_nfields": 2, "c0": IMG, "c1": SCRIPT, "errors": IMG},
+        ],
+        width=2,
+    )
+    run_dir = write_sample(
+        tmp_path, summary=summary, issues=issues, header=[SCRIPT, IMG], rejected_rows=rejected
+    )
+    page = assert_markup_free(run_dir / "report.html")
+
+    assert page.by_id("org").text == SCRIPT
+    assert page.by_id("file-name").text == f"{IMG}.csv"
+    assert page.by_id("source").attrs["title"] == f"/inbox/{IMG}.csv"
+    assert SCRIPT in next(e for e in page.elements if e.tag == "title").text
+    table = page.by_id("rejected-rows-table")
+    headings = [e.text for e in page.within(table) if e.tag == "th"]
+    assert headings == ["line", "errors", SCRIPT, IMG, "extra fields"]
+    cells = [e.text for e in page.within(table) if e.tag == "td"]
+    assert cells == ["2", SCRIPT, SCRIPT, IMG, IMG, "3", IMG, IMG, SCRIPT, ""]
+    bars = svg_bars(page, "chart-issues-by-column")
+    assert {bar.attrs["data-column"] for bar in bars} == {SCRIPT, IMG}
+    assert {bar.attrs["data-code"] for bar in svg_bars(page, "chart-issues-by-code")} == {
+        "currency",
+        SCRIPT,
+    }
+    assert page.select("li", cls="file-error", data_code=IMG)[0].text == f"{IMG}: {SCRIPT}"
+    top = page.select("div", cls="top-values-code", data_code="currency")[0]
+    assert [e.text for e in page.within(top) if e.tag == "code"][1] == SCRIPT
+
+
+def test_script_and_img_payloads_in_summaries_reach_index_html_only_as_text(
+    tmp_path: Path,
+) -> None:
+    runs = [
+        make_run(SCRIPT, IMG, "2024-05-01T02:00:00+00:00", source=f"/inbox/{IMG}.csv"),
+        make_run(IMG, "r-2", "2024-05-02T02:00:00+00:00", source=f"/inbox/x{SCRIPT}"),
+    ]
+    page = assert_markup_free(write_index(tmp_path, runs))
+    assert sorted(s.attrs["data-org"] or "" for s in page.select("section", cls="org")) == sorted(
+        [SCRIPT, IMG]
+    )
+    assert sorted(e.text for e in page.select("h2")) == sorted([SCRIPT, IMG])
+    row = page.select("tr", cls="run", data_run_id=IMG)[0]
+    assert f"{IMG}.csv" in row.text
+    links = {e.attrs["href"] for e in page.select("a", cls="report-link")}
+    # the run id is one percent-encoded path segment: a link cannot leave the report folder
+    assert links == {
+        "%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E/report.html",
+        "r-2/report.html",
+    }
+    nav = [
+        e.attrs["href"] or ""
+        for e in page.elements
+        if e.tag == "a" and e.attrs.get("href", "").startswith("#")
+    ]
+    assert all(page.by_id(href[1:]) for href in nav) and len(nav) == 2
+
+
+def test_report_html_inlines_report_css_unchanged(tmp_path: Path) -> None:
+    import reporting as reports
+
+    css = (Path(reports.__file__).parent / "templates" / "report.css").read_text(encoding="utf-8")
+    page = parse_page(write_sample(tmp_path) / "report.html")
+    styles = page.select("style")
+    assert len(styles) == 1 and styles[0].text.strip() == css.strip()
+
+
+@pytest.mark.parametrize("status", list(RunStatus))
+def test_every_status_gets_its_badge_and_meaning(tmp_path: Path, status: RunStatus) -> None:
+    page = parse_page(write_sample(tmp_path, summary=make_summary(status=status)) / "report.html")
+    badge = page.by_id("status")
+    assert badge.text == status and badge.has_class(f"status-{status}")
+    assert page.by_id("status-meaning").text == STATUS_MEANINGS[status]
+
+
 def test_a_dry_run_says_so_on_the_report(tmp_path: Path) -> None:
     page = parse_page(write_sample(tmp_path, summary=make_summary(dry_run=True)) / "report.html")
     assert page.by_id("dry-run").text == "dry run"
 
 
 def test_a_rejected_file_without_figures_still_gets_a_report(tmp_path: Path) -> None:
-    summary = {
-        "run_id": "r-1",
-        "org": "acme",
-        "source": "x.csv",
-        "status": "rejected",
-        "file_errors": [{"code": "missing_column", "message": "no column name"}],
-    }
+    summary = Summary.model_validate(
+        {
+            "run_id": "r-1",
+            "org": "acme",
+            "source": "x.csv",
+            "sha256": None,
+            "mode": "upsert",
+            "dry_run": False,
+            "status": "rejected",
+            "started_at": "2024-05-01T02:00:00+00:00",
+            "finished_at": "2024-05-01T02:00:00.100000+00:00",
+            "encoding": None,
+            "delimiter": None,
+            "file_errors": [{"code": "missing_column", "message": "no column name"}],
+        }
+    )
     run_dir = write_sample(
         tmp_path, summary=summary, issues=make_issues([]), rejected_rows=make_rejected([])
     )
@@ -675,7 +787,7 @@ def test_fifty_thousand_issues_are_reported_quickly(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def make_run(org: str, run_id: str, started_at: str, **overrides: Any) -> dict[str, Any]:
+def make_run(org: str, run_id: str, started_at: str, **overrides: Any) -> Summary:
     return make_summary(org=org, run_id=run_id, started_at=started_at, **overrides)
 
 
@@ -720,10 +832,10 @@ def test_index_html_links_to_each_runs_report_and_the_links_resolve(tmp_path: Pa
         make_run("beta", "22222222-2222-4222-8222-222222222222", "2024-05-02T02:00:00+00:00"),
     ]
     for run in runs:
-        write_sample(report_dir / run["run_id"], summary=run)
+        write_sample(report_dir / run.run_id, summary=run)
     page = parse_page(write_index(report_dir, runs))
     links = [e.attrs["href"] or "" for e in page.select("a", cls="report-link")]
-    assert sorted(links) == sorted(f"{run['run_id']}/report.html" for run in runs)
+    assert sorted(links) == sorted(f"{run.run_id}/report.html" for run in runs)
     assert all((report_dir / link).is_file() for link in links)
 
 
