@@ -25,7 +25,7 @@ def _format_character_class() -> str:
 
     Built from Python's Unicode database rather than written `\\p{Cf}`: the regex engine's
     Unicode tables may be newer than Python's, and the characters removed must be the ones that
-    migration 0004 removed from the stored keys and that `describe_format_characters` can name.
+    migration 0004 removed from the stored keys and that `describe_key_changes` can name.
     """
     ranges: list[tuple[int, int]] = []
     for point in range(sys.maxunicode + 1):
@@ -200,7 +200,7 @@ def describe_key_changes(raw: pl.Series) -> pl.Series:
 
 def _character_label(character: str) -> str:
     """`U+200B ZERO WIDTH SPACE`: a character as a reader can see it."""
-    return f"U+{ord(character):04X} {unicodedata.name(character, 'unnamed')}".rstrip()
+    return f"U+{ord(character):04X} {unicodedata.name(character, 'unnamed')}"
 
 
 def normalise_languages(tags: pl.Series) -> pl.Series:
