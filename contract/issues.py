@@ -28,6 +28,7 @@ class IssueCode(StrEnum):
     DUPLICATE_CONTACT = "duplicate_contact"
     MULTIPLE_PRIMARY = "multiple_primary"
     UNKNOWN_COLUMN = "unknown_column"
+    KEY_NORMALISED = "key_normalised"
 
 
 class FileErrorCode(StrEnum):
@@ -56,6 +57,7 @@ SEVERITY: Final[dict[IssueCode, Severity]] = {
     IssueCode.DUPLICATE_CONTACT: Severity.WARNING,
     IssueCode.MULTIPLE_PRIMARY: Severity.WARNING,
     IssueCode.UNKNOWN_COLUMN: Severity.WARNING,
+    IssueCode.KEY_NORMALISED: Severity.WARNING,
 }
 
 ERROR_CODES: Final[frozenset[IssueCode]] = frozenset(

@@ -6,6 +6,8 @@ Blank cells become null, except `notes`, which is kept as given (only "" becomes
 
 from __future__ import annotations
 
+import sys
+import unicodedata
 from collections.abc import Callable
 from typing import Final
 
@@ -16,6 +18,31 @@ from validators.reference import canonical_language, distinct_map
 
 TRUE_WORDS: Final[tuple[str, ...]] = ("true", "1", "yes", "y", "x")
 FALSE_WORDS: Final[tuple[str, ...]] = ("false", "0", "no", "n")
+
+
+def _format_character_class() -> str:
+    """A regex class of every format character (Unicode category Cf), as ranges of code points.
+
+    Built from Python's Unicode database rather than written `\\p{Cf}`: the regex engine's
+    Unicode tables may be newer than Python's, and the characters removed must be the ones that
+    migration 0004 removed from the stored keys and that `describe_key_changes` can name.
+    """
+    ranges: list[tuple[int, int]] = []
+    for point in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(point)) == "Cf":
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1] = (ranges[-1][0], point)
+            else:
+                ranges.append((point, point))
+    parts = (
+        f"\\x{{{low:X}}}" if low == high else f"\\x{{{low:X}}}-\\x{{{high:X}}}"
+        for low, high in ranges
+    )
+    return f"[{''.join(parts)}]"
+
+
+#: Every format character: zero-width space and joiners, soft hyphen, BOM, bidi marks, ...
+FORMAT_CHARACTERS: Final = _format_character_class()
 
 
 def _null_if_empty(value: pl.Expr) -> pl.Expr:
@@ -71,7 +98,7 @@ def _flag(value: pl.Expr) -> pl.Expr:
 _ADDRESS_INPUTS = {col: _trimmed for parts in ADDRESS_COLUMNS.values() for col in parts.values()}
 
 NORMALISERS: Final[dict[str, Callable[[pl.Expr], pl.Expr]]] = {
-    KEY: _trimmed,
+    KEY: _trimmed,  # and NFC, format characters removed, in normalise_columns
     "name": _trimmed,  # and NFC, in normalise_columns
     "default_currency": _upper,
     "email": _lower,
@@ -123,6 +150,59 @@ def compose_unicode(values: pl.Series) -> pl.Series:
     return values.scatter(where, composed.to_series())
 
 
+def normalise_keys(keys: pl.Series) -> pl.Series:
+    """Return trimmed keys without format characters, in Unicode NFC, trimmed again.
+
+    Only non-ASCII keys can change, so only they are touched. Format characters go before NFC
+    (one between a letter and its combining mark would otherwise keep them apart), and the
+    reports' formula quote is dropped again in case one of them hid it.
+    """
+    non_ascii = (keys.str.len_bytes() != keys.str.len_chars()).fill_null(False)
+    if not non_ascii.any():
+        return keys
+    where = non_ascii.arg_true()
+    cleaned = (
+        keys.gather(where)
+        .to_frame("v")
+        .select(_trimmed(pl.col("v").str.replace_all(FORMAT_CHARACTERS, "").str.normalize("NFC")))
+        .to_series()
+    )
+    return keys.clone().scatter(where, _requoted(cleaned))
+
+
+def describe_key_changes(raw: pl.Series) -> pl.Series:
+    """Say what `normalise_keys` changes in each raw key beyond trimming; null where nothing.
+
+    Names the format characters removed (`U+200B ZERO WIDTH SPACE`), never the characters
+    themselves, and whether NFC composed anything. Python runs once per distinct character.
+    """
+    visible = raw.str.replace_all(FORMAT_CHARACTERS, "")
+    removed = raw.str.extract_all(FORMAT_CHARACTERS).list.unique(maintain_order=True)
+    found = removed.explode().drop_nulls().unique()
+    labels = [_character_label(c) for c in found]
+    named = removed.list.eval(
+        pl.element().replace_strict(found, labels, return_dtype=pl.String)
+    ).list.join(", ")
+    frame = pl.DataFrame({"named": named, "nfc": visible.str.normalize("NFC") != visible})
+    parts = frame.select(
+        pl.when(pl.col("named") != "").then(
+            pl.format("invisible characters removed ({})", pl.col("named"))
+        ),
+        pl.when(pl.col("nfc")).then(pl.lit("Unicode NFC applied (combining marks composed)")),
+    )
+    return (
+        parts.select(pl.concat_str(pl.all(), separator="; ", ignore_nulls=True))
+        .select(pl.when(pl.all() != "").then(pl.all()))
+        .to_series()
+        .rename(raw.name)
+    )
+
+
+def _character_label(character: str) -> str:
+    """`U+200B ZERO WIDTH SPACE`: a character as a reader can see it."""
+    return f"U+{ord(character):04X} {unicodedata.name(character, 'unnamed')}"
+
+
 def normalise_languages(tags: pl.Series) -> pl.Series:
     """Canonicalise language tags (`de_ch` -> `de-CH`), once per distinct tag; blank -> null."""
     trimmed = tags.to_frame("t").select(_trimmed(pl.col("t"))).to_series()
@@ -155,6 +235,8 @@ def normalise_columns(raw: pl.DataFrame) -> pl.DataFrame:
             _unless_unchanged(realign(normalised, lengths), raw.get_column(name))
         )
         del normalised
+    if KEY in out.columns:
+        out = out.with_columns(realign(normalise_keys(out.get_column(KEY)), lengths))
     if "name" in out.columns:
         out = out.with_columns(realign(compose_unicode(out.get_column("name")), lengths))
     if "default_language" in out.columns:

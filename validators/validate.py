@@ -18,12 +18,18 @@ from contract import (
     PLAIN_CUSTOMER_FIELDS,
     REPEATED_CUSTOMER_COLUMNS,
     SEVERITY,
+    IssueCode,
 )
 from contract.frames import ISSUE_SCHEMA
 from validators.exceptions import HeaderError, SchemaReportError
 from validators.header import HeaderMap
 from validators.issues import severity_of
-from validators.normalise import chunk_lengths, normalise_columns, realign
+from validators.normalise import (
+    chunk_lengths,
+    describe_key_changes,
+    normalise_columns,
+    realign,
+)
 from validators.reference import email_problems
 from validators.schemas import (
     MAX_KEY_LENGTH,
@@ -112,6 +118,7 @@ def validate_rows(rows: pl.DataFrame, header: HeaderMap) -> Validated:
         [
             own,
             _rejected_with_customer_issues(frame),
+            _key_warnings(frame),
             _conflict_warnings(frame, present),
             *contact_warnings,
         ],
@@ -288,6 +295,42 @@ def _rejected_with_customer_issues(frame: pl.DataFrame) -> pl.DataFrame:
             pl.col(KEY),
             pl.col("_first_error"),
         ).alias("message"),
+    )
+
+
+# --- warnings: the key as spelled ----------------------------------------------------------
+
+
+def _key_warnings(frame: pl.DataFrame) -> pl.DataFrame:
+    """One `key_normalised` warning per row whose key lost format characters or became NFC.
+
+    Trimming alone warns of nothing. Only non-ASCII keys can change, so only they are looked at.
+    """
+    raw = pl.col(f"raw:{KEY}")
+    candidates = (
+        frame.lazy()
+        .filter(~pl.col("_bad") & (raw.str.len_bytes() != raw.str.len_chars()))
+        .select("_row", KEY, raw.alias("value"))
+        .collect()
+    )
+    if candidates.is_empty():
+        return pl.DataFrame(schema=_ROW_ISSUE)
+    changes = describe_key_changes(candidates.get_column("value"))
+    return (
+        candidates.with_columns(changes.alias("_changes"))
+        .filter(pl.col("_changes").is_not_null())
+        .select(
+            "_row",
+            pl.lit(KEY).alias("column"),
+            "value",
+            pl.lit(str(IssueCode.KEY_NORMALISED)).alias("code"),
+            pl.when(pl.col(KEY).is_null())
+            .then(pl.format("{}; nothing is left of the customer number", pl.col("_changes")))
+            .otherwise(
+                pl.format("{}; the customer number is '{}'", pl.col("_changes"), pl.col(KEY))
+            )
+            .alias("message"),
+        )
     )
 
 

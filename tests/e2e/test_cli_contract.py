@@ -365,6 +365,31 @@ def test_the_longest_allowed_number_and_name_are_accepted_and_leading_zeros_kept
     assert customers_of(engine, org)[number]["name"] == name
 
 
+def test_a_customer_number_with_a_zero_width_space_is_the_same_customer_with_a_key_warning(
+    env: CliEnv, org: str, engine: Engine, tmp_path: Path
+) -> None:
+    text = csv_text(customer_row("Z-1", "Acme"), customer_row("Z\u200b-1", "Acme GmbH"))
+    done = import_file(env, write(tmp_path / "in.csv", text), org)
+    assert done.code == 0, done
+    assert done.summary["status"] == "succeeded"
+    assert done.summary["customers"]["inserted"] == 1
+    assert done.summary["issues_by_code"] == {"conflicting_values": 1, "key_normalised": 1}
+    stored = customers_of(engine, org)
+    assert list(stored) == ["Z-1"]
+    assert stored["Z-1"]["name"] == "Acme GmbH"
+    [warning] = [e for e in errors_of(done.run_dir) if e["code"] == "key_normalised"]
+    assert warning == {
+        "line": "3",
+        "erp_customer_number": "Z-1",
+        "column": "erp_customer_number",
+        "value": "Z\u200b-1",
+        "code": "key_normalised",
+        "severity": "warning",
+        "message": "invisible characters removed (U+200B ZERO WIDTH SPACE); "
+        "the customer number is 'Z-1'",
+    }
+
+
 def test_header_names_match_in_any_case_with_surrounding_spaces_and_in_any_order(
     env: CliEnv, org: str, engine: Engine, tmp_path: Path
 ) -> None:

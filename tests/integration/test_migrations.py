@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import polars as pl
+import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
@@ -66,3 +68,139 @@ def test_a_schema_behind_is_refused_on_a_named_server(empty_db_url: str) -> None
     database.ensure_schema_current(engine, migrate=True)
     database.ensure_schema_current(engine, migrate=False)
     engine.dispose()
+
+
+# --- 0004: stored customer numbers in the imports' form ---------------------------------------
+
+
+def _org_with_customers(engine: sa.Engine, slug: str, keys: list[str]) -> None:
+    """An organisation and one customer per key, inserted as an older erp-sync stored them."""
+    with engine.begin() as conn:
+        org_id = conn.execute(
+            sa.text("INSERT INTO org (slug, name) VALUES (:slug, :slug) RETURNING id"),
+            {"slug": slug},
+        ).scalar_one()
+        for key in keys:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO customer (org_id, erp_customer_number, name, default_currency, "
+                    "default_language) VALUES (:org, :key, :key, 'EUR', 'en')"
+                ),
+                {"org": org_id, "key": key},
+            )
+
+
+def _stored_keys(engine: sa.Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        return [
+            (slug, key)
+            for slug, key in conn.execute(
+                sa.text(
+                    "SELECT o.slug, c.erp_customer_number FROM customer c "
+                    "JOIN org o ON o.id = c.org_id ORDER BY o.slug, c.erp_customer_number"
+                )
+            )
+        ]
+
+
+def test_stored_keys_with_invisible_characters_are_normalised_by_the_upgrade(
+    empty_db_url: str,
+) -> None:
+    engine = database.create_db_engine(empty_db_url)
+    database.upgrade(engine, "0003")
+    stored = [
+        "Z\u200b-1",
+        "\ufeff A-7",
+        "KU\u0308-1",
+        "B\u00ad-2\U000e0041",
+        "007",
+        "K\u00dc-2",
+        "\u200e\u2003C-3",
+    ]
+    _org_with_customers(engine, "acme", stored)
+    # the normalised spelling at another organisation is no collision
+    _org_with_customers(engine, "other", ["Z-1"])
+
+    database.upgrade(engine)
+
+    assert database.current_revision(engine) == database.head_revision(engine)
+    assert _stored_keys(engine) == [
+        ("acme", "007"),
+        ("acme", "A-7"),
+        ("acme", "B-2"),
+        ("acme", "C-3"),
+        ("acme", "K\u00dc-1"),
+        ("acme", "K\u00dc-2"),
+        ("acme", "Z-1"),
+        ("other", "Z-1"),
+    ]
+    # the stored keys are what an import now makes of the same cells
+    from validators.normalise import normalise_columns
+
+    imported = normalise_columns(pl.DataFrame({"erp_customer_number": stored}))
+    assert sorted(imported.get_column("erp_customer_number").to_list()) == [
+        key for slug, key in _stored_keys(engine) if slug == "acme"
+    ]
+    engine.dispose()
+
+
+def test_keys_that_would_collide_make_the_upgrade_fail_naming_them_and_change_nothing(
+    empty_db_url: str,
+) -> None:
+    engine = database.create_db_engine(empty_db_url)
+    database.upgrade(engine, "0003")
+    _org_with_customers(engine, "acme", ["Z-1", "Z\u200b-1", "A\u00ad-2", "KU\u0308-1"])
+    _org_with_customers(engine, "beta", ["K\u00dc-1", "KU\u0308-1", "\u200b"])
+    before = _stored_keys(engine)
+
+    with pytest.raises(Exception, match="migration 0004 changed nothing") as caught:
+        database.upgrade(engine)
+
+    message = str(caught.value)
+    assert "organisation 'acme': 'Z-1' and 'Z\\u200b-1' would become 'Z-1'" in message
+    assert "organisation 'beta': 'KU\\u0308-1' and 'K\u00dc-1' would become 'K\u00dc-1'" in message
+    assert "organisation 'beta': '\\u200b' would become blank" in message
+    assert "A\\xad-2" not in message  # it changes, but collides with nothing
+    assert database.current_revision(engine) == "0003"
+    assert _stored_keys(engine) == before
+    engine.dispose()
+
+
+def test_the_downgrade_from_0004_keeps_the_normalised_keys(empty_db_url: str) -> None:
+    engine = database.create_db_engine(empty_db_url)
+    database.upgrade(engine, "0003")
+    _org_with_customers(engine, "acme", ["Z\u200b-1"])
+    database.upgrade(engine, "0004")
+    database.downgrade(engine, "0003")
+    assert database.current_revision(engine) == "0003"
+    assert _stored_keys(engine) == [("acme", "Z-1")]
+    engine.dispose()
+
+
+def test_a_latin1_database_with_only_ascii_keys_upgrades_without_normalising(
+    pg_admin_url: str,
+) -> None:
+    import uuid
+
+    import psycopg
+
+    from tests.conftest import _with_database, drop_database
+
+    name = f"t_latin1_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(
+            f"CREATE DATABASE \"{name}\" ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' "
+            "TEMPLATE template0"
+        )
+    url = _with_database(pg_admin_url, name)
+    engine = database.create_db_engine(url)
+    try:
+        database.upgrade(engine, "0003")
+        _org_with_customers(engine, "acme", ["Z-1", "007"])
+        database.upgrade(engine)
+        assert database.current_revision(engine) == database.head_revision(engine)
+        assert _stored_keys(engine) == [("acme", "007"), ("acme", "Z-1")]
+    finally:
+        engine.dispose()
+        drop_database(pg_admin_url, url)

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from pandera.errors import SchemaErrors
 
+from contract import IssueCode
 from validators import (
     ISSUE_SCHEMA,
     FileError,
@@ -392,6 +393,116 @@ def test_an_issue_holds_the_raw_cell_and_the_trimmed_key() -> None:
     assert error["value"] == " eux "
     assert error["erp_customer_number"] == "007"
     assert error["line"] == 2
+
+
+# --- the key: invisible differences make no new customer -------------------------------------
+
+# spellings of Z-1 that look the same: zero-width space, byte order mark, soft hyphen, and
+# bidi marks around it (each says which character it hides, without showing it)
+INVISIBLE_SPELLINGS = [
+    ("Z\u200b-1", "U+200B ZERO WIDTH SPACE"),
+    ("\ufeffZ-1", "U+FEFF ZERO WIDTH NO-BREAK SPACE"),
+    ("Z\u00ad-1", "U+00AD SOFT HYPHEN"),
+    ("\u200eZ-1\u200f", "U+200E LEFT-TO-RIGHT MARK, U+200F RIGHT-TO-LEFT MARK"),
+]
+
+
+@pytest.mark.parametrize(("spelling", "named"), INVISIBLE_SPELLINGS)
+def test_a_key_with_invisible_characters_is_the_same_customer_with_a_warning(
+    spelling: str, named: str
+) -> None:
+    result = run([row("Z-1", name="First"), row(spelling, name="Second")])
+    assert result.customers.select("erp_customer_number", "name").rows() == [("Z-1", "Second")]
+    assert result.keys_seen.to_list() == ["Z-1"]
+    warning = only(result, "key_normalised")
+    assert (warning["line"], warning["column"], warning["severity"]) == (
+        3,
+        "erp_customer_number",
+        "warning",
+    )
+    assert warning["erp_customer_number"] == "Z-1"
+    assert warning["value"] == spelling
+    assert warning["message"] == (
+        f"invisible characters removed ({named}); the customer number is 'Z-1'"
+    )
+    assert warning["message"].isprintable()
+
+
+def test_the_nfd_and_nfc_spellings_of_a_key_are_one_customer_with_a_warning_on_nfd() -> None:
+    nfc, nfd = "K\u00dc-1", "KU\u0308-1"
+    result = run([row(nfc), row(nfd), row(f" {nfd} ")])
+    assert result.customers.get_column("erp_customer_number").to_list() == [nfc]
+    assert [(w["line"], w["value"]) for w in issues(result, "key_normalised")] == [
+        (3, nfd),
+        (4, f" {nfd} "),
+    ]
+    assert only(run([row(nfd)]), "key_normalised")["message"] == (
+        f"Unicode NFC applied (combining marks composed); the customer number is '{nfc}'"
+    )
+
+
+def test_a_format_character_between_a_letter_and_its_mark_is_removed_before_nfc() -> None:
+    warning = only(run([row("KU\u200b\u0308-1")]), "key_normalised")
+    assert warning["erp_customer_number"] == "K\u00dc-1"
+    assert warning["message"].startswith(
+        "invisible characters removed (U+200B ZERO WIDTH SPACE); Unicode NFC applied"
+    )
+
+
+def test_trimming_spaces_from_a_key_is_no_normalisation_worth_a_warning() -> None:
+    result = run([row(" Z-1 "), row("\u00a0K\u00dc-1\u3000")])
+    assert issues(result, "key_normalised") == []
+    assert result.customers.get_column("erp_customer_number").to_list() == ["Z-1", "K\u00dc-1"]
+
+
+def test_leading_zeros_and_visible_characters_of_a_key_stay() -> None:
+    result = run([row("007\u200b"), row("007"), row("7"), row("0-07/\u00e9")])
+    assert result.customers.get_column("erp_customer_number").to_list() == [
+        "007",
+        "7",
+        "0-07/\u00e9",
+    ]
+
+
+def test_a_key_of_only_invisible_characters_is_a_required_error() -> None:
+    result = run([row("\u200b\ufeff ")])
+    error = only(result, "required")
+    assert (error["column"], error["erp_customer_number"]) == ("erp_customer_number", None)
+    warning = only(result, "key_normalised")
+    assert warning["message"] == (
+        "invisible characters removed (U+200B ZERO WIDTH SPACE, U+FEFF ZERO WIDTH NO-BREAK "
+        "SPACE); nothing is left of the customer number"
+    )
+    assert result.rows_rejected == 1
+
+
+def test_the_key_length_counts_the_normalised_key() -> None:
+    assert run([row("k" * 100 + "\u200b\u00ad")]).rows_valid == 1
+    assert run([row("k" * 99 + "U\u0308")]).rows_valid == 1
+    assert only(run([row("k" * 101 + "\u200b")]), "length")["message"] == (
+        "erp_customer_number is 101 characters long; at most 100 are allowed"
+    )
+
+
+def test_every_format_character_python_knows_is_removed_from_keys() -> None:
+    import sys
+    import unicodedata
+
+    from validators.normalise import normalise_keys
+
+    every = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    keys = pl.Series([f"A{c}1" for c in every], dtype=pl.String)
+    assert set(normalise_keys(keys).to_list()) == {"A1"}
+    # the same set as the regex engine's own table of the category, as far as Python knows it
+    assert pl.Series(every).str.contains(r"^\p{Cf}$").all()
+
+
+def test_every_error_code_sorts_before_every_warning_code() -> None:
+    from contract import SEVERITY, Severity
+
+    severities = list(SEVERITY.values())
+    assert severities == sorted(severities, key=lambda s: s is Severity.WARNING)
+    assert SEVERITY[IssueCode.KEY_NORMALISED] is Severity.WARNING
 
 
 # --- field count -----------------------------------------------------------------------------
