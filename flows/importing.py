@@ -340,7 +340,7 @@ def load_step(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Va
 def _apply(
     conn: sa.Connection, org_id: uuid.UUID, options: ImportOptions, validated: Validated
 ) -> LoadCounts:
-    full = options.mode is ImportMode.FULL
+    full = options.mode == ImportMode.FULL
     customers, contacts, skipped = upsert.skip_unchanged(
         conn, org_id, validated.customers, validated.contacts, active_only=full
     )

@@ -127,7 +127,7 @@ def apply_org_settings(
                     f"{source}: {key} must be a number from 0 to 1, not {value!r}"
                 )
             changes[key] = float(value)
-    return options.model_copy(update=changes)
+    return ImportOptions.model_validate({**options.model_dump(), **changes})
 
 
 def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
