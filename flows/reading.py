@@ -1,4 +1,9 @@
-"""Read an ERP customer export into a raw, all-text polars frame: encoding, delimiter, RFC 4180."""
+"""Read an ERP customer export into a raw, all-text polars frame: encoding, delimiter, RFC 4180.
+
+Physical lines are counted as an editor shows them: LF, CRLF and a lone CR each end a line, inside
+quoted fields too (where they stay part of the value). Line numbers in errors and in `_line` are
+those physical lines.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,11 +28,26 @@ _CR = 0x0D
 _DELIMITERS = (",", ";", "\t", "|")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_BLANK_BYTES = (0x20, 0x09, _CR)  # a blank record holds only these (the CR of a CRLF)
 # The byte scan runs over slices of this size (cut just after a newline) so that its working
 # set stays under about 100 MB whatever the file size.
 _CHUNK_BYTES = 16 * 1024 * 1024
-# Blank lines are empty or a lone \r (the CR of a CRLF blank line).
-_LEADING_BLANK_LINES = re.compile(rb"(?:\r?\n)*")
+# Blank lines hold nothing but spaces and tabs (line ends are LF or CRLF by then).
+_LEADING_BLANK_LINES = re.compile(rb"(?:[ \t]*\r?\n)*")
+_BLANK_REST = re.compile(rb"[ \t\r\n]*\Z")
+# Excel's directive `sep=X`, possibly quoted (`"sep=;"`) and padded with more delimiters.
+_SEP_LINE = re.compile(rb'"?(?i:sep)=([^\r\n"])\1*"?\1*[ \t]*(?:\r?\n|\Z)')
+# Line-break characters (Python's str.splitlines set, in UTF-8) that a header may not hold when
+# no data row follows it; and the length beyond which such a header is data swallowed whole.
+_LINE_BREAK = re.compile(rb"[\n\r\x0b\x0c\x1c-\x1e]|\xc2\x85|\xe2\x80[\xa8\xa9]")
+_MAX_HEADER_BYTES_WITHOUT_ROWS = 64 * 1024
+# A well-formed multi-byte UTF-8 sequence (RFC 3629: no overlong forms, no surrogates), for RE2
+# over bytes.
+_UTF8_SEQUENCE = (
+    r"[\xc2-\xdf][\x80-\xbf]"
+    r"|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    r"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
 
 
 class ReadError(Exception):
@@ -76,19 +97,28 @@ def _read_export(path: Path, *, reparse_file: bool) -> RawExport:
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(_sha256_hex, raw)
         encoding, buf, text_start = _to_utf8(raw)
+        buf, quoted_crs = _split_lines_at_lone_crs(buf)
         from_file = reparse_file and buf is raw  # the text is the file's bytes, unchanged
         del raw  # when transcoded, the original bytes are dropped once hashed
 
         found = _find_header(buf, text_start)
         if found is None:
             return RawExport(path, digest.result(), encoding, ",", (), _empty_rows(0))
-        header_start, header_end = found
-        delimiter = _detect_delimiter(buf[header_start:header_end])
+        header_start, header_end, directive = found
+        delimiter = directive or _detect_delimiter(buf[header_start:header_end])
 
         records = _scan_records(buf, header_start, ord(delimiter))
+        if quoted_crs is not None:
+            # lone CRs kept inside quoted fields still end physical lines
+            records = records.with_columns(
+                pl.col("_line") + quoted_crs.search_sorted(records["start"]).cast(pl.Int64)
+            )
         width = int(records["_nfields"][0])
         skip_lines = buf.count(b"\n", 0, header_start)
-        long_records = _data_records(records).filter(pl.col("_nfields") > width)
+        data_records = _data_records(records)
+        if data_records.height == 0:
+            _reject_swallowed_data(buf[header_start:header_end], int(records["_line"][0]))
+        long_records = data_records.filter(pl.col("_nfields") > width)
         # the long records' own bytes (usually few), parsed after the whole file
         long_text = _long_text(buf, records, width) if long_records.height else None
         sha256 = digest.result()
@@ -142,13 +172,14 @@ def _to_utf8(raw: bytes) -> tuple[str, bytes, int]:
         if nul >= 0:
             raise ReadError(
                 "encoding",
-                f"line {text.count(chr(_LF), 0, nul) + 1}: NUL character in a UTF-16 file; "
+                f"line {_line_of(text[:nul].encode(), nul)}: NUL character in a UTF-16 file; "
                 "the file is not text (or is UTF-32)",
             )
         return "utf-16", text.encode("utf-8"), 0
     _reject_nul(raw)
     if _is_utf8(raw):
         return "utf-8", raw, 0
+    _reject_mixed_encodings(raw)
     try:
         # Strict "cp1252" rejects the five bytes Windows-1252 leaves undefined (0x81 0x8D ...).
         text = raw.decode("cp1252")
@@ -164,10 +195,8 @@ def _to_utf8(raw: bytes) -> tuple[str, bytes, int]:
 
 def _is_utf8(data: bytes) -> bool:
     """Validate UTF-8 without decoding: Arrow checks a zero-copy string view of the bytes."""
-    offsets = pa.py_buffer(pa.array([0, len(data)], pa.int64()).buffers()[1])
-    view = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
     try:
-        view.validate(full=True)
+        _as_binary(data).view(pa.large_string()).validate(full=True)
     except pa.ArrowInvalid:
         return False
     return True
@@ -183,8 +212,67 @@ def _first_bad_byte(raw: bytes, codec: str) -> tuple[int, int]:
 
 
 def _line_of(raw: bytes, offset: int) -> int:
-    """The 1-based physical line holding byte `offset`."""
-    return raw.count(b"\n", 0, offset) + 1
+    """The 1-based physical line holding byte `offset`: LF, CRLF and a lone CR each end a line."""
+    return (
+        raw.count(b"\n", 0, offset)
+        + raw.count(b"\r", 0, offset)
+        - raw.count(b"\r\n", 0, offset)
+        + 1
+    )
+
+
+def _reject_mixed_encodings(raw: bytes) -> None:
+    """Reject bytes that are not UTF-8 as a whole but hold UTF-8 text: the file mixes encodings.
+
+    Called for a file that is not valid UTF-8, before reading it as Windows-1252. The rule: if the
+    bytes hold any well-formed multi-byte UTF-8 sequence (a lead byte 0xC2-0xF4 followed by the
+    continuation bytes 0x80-0xBF that RFC 3629 requires), the file is rejected. That covers both
+    faces of one mistake: UTF-8 lines before a line that is not UTF-8 (an export appended to in
+    another encoding), and UTF-8 read wrongly as Windows-1252 (mojibake: `Ã¼` for ü, `â‚¬` for
+    €, `â€™` for ’, `Å‚` for ł, `Ð´` for д), since a Windows-1252 text re-encodes to exactly
+    these bytes. Storing either would store mojibake.
+
+    False positives: a genuine Windows-1252 text trips the rule only where one of `Â`-`ô`
+    (0xC2-0xF4) is directly followed by the right number of the symbols 0x80-0xBF (`€ ‚ „ … ’ “
+    ” • – — ™ ¡ ¢ £ ¥ § © « ® ° ± ² ³ µ ¶ · ¹ º » ¼ ½ ¾ ¿`, the no-break space, ...): `Ã` or
+    `Â` before a symbol, or an upper-case accented letter or `ß` with a symbol glued to it
+    (`CAFÉ”`). Such text is rare in customer master data; the file is then refused with the
+    line named, and exporting it as UTF-8 reads it right. Letters followed by letters, digits,
+    spaces or punctuation (`SÃO PAULO`, `été`, `« PRIMÉE »`) never trip it.
+    """
+    found = pc.find_substring_regex(_as_binary(raw), _UTF8_SEQUENCE)[0].as_py()
+    if found < 0:
+        return
+    bad_line, bad_byte = _first_bad_byte(raw, "utf-8")
+    sequence = re.compile(_UTF8_SEQUENCE.encode("latin-1")).match(raw, found)
+    assert sequence is not None  # RE2 found it there
+    utf8 = sequence.group().decode("utf-8")
+    line = _line_of(raw, found)
+    advice = "export the whole file as UTF-8"
+    if line < bad_line:
+        message = (
+            f"line {bad_line} is not UTF-8 (byte 0x{bad_byte:02X}) while lines before it are: "
+            f"the file mixes encodings (line {line} holds UTF-8 '{utf8}'); {advice}"
+        )
+    elif line == bad_line:
+        message = (
+            f"line {line} holds UTF-8 ('{utf8}') and a byte that is not UTF-8 "
+            f"(0x{bad_byte:02X}): the file mixes encodings; {advice}"
+        )
+    else:
+        mojibake = sequence.group().decode("cp1252", errors="backslashreplace")
+        message = (
+            f"line {line} holds UTF-8 that Windows-1252 would read as '{mojibake}' (it is "
+            f"'{utf8}'), while line {bad_line} is not UTF-8 (byte 0x{bad_byte:02X}): the file "
+            f"mixes encodings; {advice}"
+        )
+    raise ReadError("encoding", message)
+
+
+def _as_binary(data: bytes) -> pa.Array:
+    """A zero-copy Arrow large_binary array holding `data` as its one value."""
+    offsets = pa.py_buffer(pa.array([0, len(data)], pa.int64()).buffers()[1])
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
 
 
 def _reject_nul(raw: bytes) -> None:
@@ -198,16 +286,91 @@ def _reject_nul(raw: bytes) -> None:
         )
 
 
+# --- line ends -----------------------------------------------------------------------------
+
+
+def _split_lines_at_lone_crs(buf: bytes) -> tuple[bytes, pl.Series | None]:
+    """Turn each lone CR outside quotes into LF, so that the CSV parser ends lines there too.
+
+    Returns the text (`buf` itself when it holds no lone CR outside quotes) and the sorted
+    offsets of the lone CRs inside quoted fields (None if there are none): they stay in their
+    values, and still end physical lines. A byte for a byte: offsets do not move. LF files
+    cost one memchr; CRLF files one RE2 pass; only files with lone CRs are scanned for quotes.
+    """
+    if b"\r" not in buf or not _has_lone_cr(buf):
+        return buf, None
+    outside, inside = _lone_crs(buf)
+    if outside.len():
+        text = bytearray(buf)
+        np.frombuffer(text, dtype=np.uint8)[outside.to_numpy()] = _LF
+        buf = bytes(text)
+        del text
+    return buf, inside if inside.len() else None
+
+
+def _has_lone_cr(buf: bytes) -> bool:
+    """Whether `buf` holds a CR that is not followed by LF (RE2 over the bytes, no copy)."""
+    return bool(pc.match_substring_regex(_as_binary(buf), r"\r(?:[^\n]|$)")[0].as_py())
+
+
+def _lone_crs(buf: bytes) -> tuple[pl.Series, pl.Series]:
+    """The offsets of the lone CRs outside quotes and of those inside quotes, in windows.
+
+    A byte lies inside quotes when an odd number of quotes precede it (see `_scan_records`,
+    whose quote checks reject files where quotes do not pair up); the count carries across
+    windows, so they may be cut anywhere.
+    """
+    data = _byte_view(buf)
+    size = len(buf)
+    quotes = 0
+    outside: list[pl.Series] = []
+    inside: list[pl.Series] = []
+    for window_start in range(0, size, _CHUNK_BYTES):
+        found = (
+            pl.DataFrame({"b": data.slice(window_start, _CHUNK_BYTES)})
+            .lazy()
+            .with_row_index("pos")
+            .filter((pl.col("b") == _QUOTE) | (pl.col("b") == _CR))
+            .with_columns(
+                pl.col("pos").cast(pl.Int64) + window_start,
+                quoted=((pl.col("b") == _QUOTE).cum_sum().cast(pl.Int64) + quotes) % 2 == 1,
+            )
+            .collect()
+        )
+        crs = found.filter(pl.col("b") == _CR)
+        quotes += found.height - crs.height
+        following = crs["pos"] + 1
+        lone = (following >= size) | (data.gather(following.clip(upper_bound=size - 1)) != _LF)
+        crs = crs.filter(lone)
+        outside.append(crs.filter(~pl.col("quoted"))["pos"])
+        inside.append(crs.filter(pl.col("quoted"))["pos"])
+    return pl.concat(outside), pl.concat(inside)
+
+
 # --- header and delimiter ------------------------------------------------------------------
 
 
-def _find_header(buf: bytes, text_start: int) -> tuple[int, int] | None:
-    """Return the byte span of the header record (the first non-blank one), or None."""
-    start = _LEADING_BLANK_LINES.match(buf, text_start)
-    assert start is not None  # the pattern matches the empty string
-    header_start = start.end()
-    rest = buf[header_start : header_start + 2]
-    if rest in (b"", b"\r"):
+def _find_header(buf: bytes, text_start: int) -> tuple[int, int, str | None] | None:
+    """Return the byte span of the header record (the first non-blank one) and the delimiter a
+    `sep=X` line before it names, or None when there is no header.
+
+    Excel's `sep=X` directive is read on the first non-blank line (after a BOM, quoted or not,
+    with any case of `sep`); the header is then the next non-blank line.
+    """
+    header_start = _skip_blank_lines(buf, text_start)
+    directive = None
+    sep = _SEP_LINE.match(buf, header_start)
+    if sep is not None:
+        directive = sep.group(1).decode()
+        if directive not in _DELIMITERS:
+            raise ReadError(
+                "malformed",
+                f"line {_line_of(buf, header_start)}: the line {sep.group().strip().decode()!r} "
+                f"names {directive!r} as the delimiter; the delimiter must be a comma, "
+                "semicolon, tab or pipe",
+            )
+        header_start = _skip_blank_lines(buf, sep.end())
+    if _BLANK_REST.match(buf, header_start):
         return None
     # The header ends at the first newline outside quotes; one step per physical header line.
     quotes = 0
@@ -223,7 +386,36 @@ def _find_header(buf: bytes, text_start: int) -> tuple[int, int] | None:
         end = len(buf)
     if end > header_start and buf[end - 1] == _CR:
         end -= 1
-    return header_start, end
+    return header_start, end, directive
+
+
+def _skip_blank_lines(buf: bytes, start: int) -> int:
+    """The offset of the first line from `start` on that holds more than spaces and tabs."""
+    blank = _LEADING_BLANK_LINES.match(buf, start)
+    assert blank is not None  # the pattern matches the empty string
+    return blank.end()
+
+
+def _reject_swallowed_data(header: bytes, line: int) -> None:
+    """Refuse a header with no rows after it that looks like it swallowed the rows.
+
+    A header followed by no data row is a valid, empty export; but if that header holds a line
+    break (inside quotes, or one the reader does not split lines at, such as U+2028 or NEL) or is
+    longer than 64 KiB, the rows were most likely read as part of it: line ends that are not
+    line ends here, or a quote that opens the file and closes at its end. Succeeding with 0 rows
+    would hide that, so the file is refused instead.
+    """
+    if _LINE_BREAK.search(header):
+        problem = "holds a line break"
+    elif len(header) > _MAX_HEADER_BYTES_WITHOUT_ROWS:
+        problem = f"is {len(header):,} bytes long"
+    else:
+        return
+    raise ReadError(
+        "malformed",
+        f"line {line}: the header {problem} and no data row follows it, so the rows seem to "
+        "have been read as part of the header; check the file's line ends and quoting",
+    )
 
 
 def _detect_delimiter(header: bytes) -> str:
@@ -279,8 +471,12 @@ def _scan_records(buf: bytes, header_start: int, delimiter: int) -> pl.DataFrame
     at newlines outside quotes. The bytes are scanned in windows that end on a record boundary,
     so each window starts outside quotes and carries nothing over but a newline count.
 
+    Line ends are LF or CRLF here (`_split_lines_at_lone_crs` ran before), and `_line` counts
+    LF bytes only: the caller adds the lone CRs kept inside quotes.
+
     Returns one row per record, blank ones included, in file order: `start`, `end` (byte offsets;
-    `end` is the terminating newline or the end of the buffer), `_line`, `_nfields`, `blank`.
+    `end` is the terminating newline or the end of the buffer), `_line`, `_nfields`, `blank`
+    (the record holds nothing but spaces and tabs).
     """
     data = _byte_view(buf)
     newlines = buf.count(b"\n", 0, header_start)  # newline bytes before the current window
@@ -304,9 +500,9 @@ def _scan_records(buf: bytes, header_start: int, delimiter: int) -> pl.DataFrame
             chunk = chunk.slice(0, size)
             special = special.filter(pl.col("pos") < size)
         quotes = special.filter(pl.col("b") == _QUOTE)
-        _check_quotes(chunk, quotes, delimiter, newlines)
+        _check_quotes(chunk, quotes, delimiter, buf, window_start)
         if at_eof and quotes.height % 2 == 1:
-            line = newlines + (int(ends["newlines"][-1]) + 1 if ends.height else 1)
+            line = _line_of(buf, window_start + (int(ends["pos"][-1]) + 1 if ends.height else 0))
             raise ReadError(
                 "malformed",
                 f"line {line}: a quoted field is never closed (a quote is missing), "
@@ -326,9 +522,29 @@ def _scan_records(buf: bytes, header_start: int, delimiter: int) -> pl.DataFrame
         window_size = _CHUNK_BYTES
 
     records = pl.concat(parts)
-    first_byte = data.gather(records["start"].clip(upper_bound=len(buf) - 1))
+    return records.with_columns(blank=_blank_records(buf, data, records))
+
+
+def _blank_records(buf: bytes, data: pl.Series, records: pl.DataFrame) -> pl.Series:
+    """Which records hold nothing but spaces and tabs (and the CR of a CRLF).
+
+    Only records that are empty or start with such a byte are looked at (usually the blank lines
+    alone): their text is gathered from zero-copy Arrow slices of the buffer and matched at once.
+    """
     length = records["end"] - records["start"]
-    return records.with_columns(blank=(length == 0) | ((length == 1) & (first_byte == _CR)))
+    first_byte = data.gather(records["start"].clip(upper_bound=len(buf) - 1))
+    blank = length == 0
+    candidate = (length > 0) & first_byte.is_in(_BLANK_BYTES)
+    if not candidate.any():
+        return blank
+    # Each record's slice runs to the next record's start: its line end is included.
+    offsets = pa.array(records["start"].append(pl.Series([len(buf)])).to_arrow(), pa.int64())
+    spans = pa.Array.from_buffers(
+        pa.large_binary(), records.height, [None, offsets.buffers()[1], pa.py_buffer(buf)]
+    )
+    chosen = pc.filter(spans, pa.array(candidate.to_arrow()))
+    whitespace = pl.Series(pc.match_substring_regex(chosen, r"^[ \t\r\n]*$"))
+    return blank.scatter(candidate.arg_true(), whitespace)
 
 
 def _count_fields(
@@ -368,13 +584,16 @@ def _count_fields(
     )
 
 
-def _check_quotes(chunk: pl.Series, quotes: pl.DataFrame, delimiter: int, newlines: int) -> None:
+def _check_quotes(
+    chunk: pl.Series, quotes: pl.DataFrame, delimiter: int, buf: bytes, offset: int
+) -> None:
     """Reject quoting that RFC 4180 does not allow, since it would misplace record boundaries.
 
     Quotes come in runs. Outside a quoted field an odd run opens one and must start a field; an
     even run at a field start (`""`, an empty quoted field) must also end it. Inside a quoted
     field an odd run closes it and must end the field; even runs are escaped quotes. An even run
     in the middle of an unquoted field (`ab""c`) changes nothing and is read as written.
+    `chunk` is the window of `buf` that starts at `offset`.
     """
     if quotes.height == 0:
         return
@@ -398,7 +617,7 @@ def _check_quotes(chunk: pl.Series, quotes: pl.DataFrame, delimiter: int, newlin
     if not bad.any():
         return
     index = int(bad.arg_true()[0])
-    line = newlines + int(quotes["newlines"].gather(first)[index]) + 1
+    line = _line_of(buf, offset + int(pos[index]))
     if stray[index]:
         problem = "a quote inside an unquoted field"
     else:
@@ -534,7 +753,8 @@ def _cells(width: int) -> list[pl.Expr]:
 
 
 def _long_text(buf: bytes, records: pl.DataFrame, width: int) -> bytes:
-    """The records longer than the header, one after the other, each ending in a newline.
+    """The non-blank records longer than the header, one after the other, each ending in a
+    newline.
 
     They are gathered as zero-copy Arrow slices of the buffer, then one compacting filter.
     """
@@ -542,7 +762,8 @@ def _long_text(buf: bytes, records: pl.DataFrame, width: int) -> bytes:
     spans = pa.Array.from_buffers(
         pa.large_binary(), records.height, [None, offsets.buffers()[1], pa.py_buffer(buf)]
     )
-    chosen = pc.filter(spans, pa.array((records["_nfields"] > width).to_arrow()))
+    long = (records["_nfields"] > width) & ~records["blank"]
+    chosen = pc.filter(spans, pa.array(long.to_arrow()))
     chosen_offsets = pa.Array.from_buffers(
         pa.int64(), len(chosen) + 1, [None, chosen.buffers()[1]], offset=chosen.offset
     )

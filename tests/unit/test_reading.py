@@ -306,10 +306,25 @@ def test_surplus_fields_keep_their_quoting_rules_and_the_last_record_may_lack_a_
     assert cells(export) == [(2, 3, "1", ["x,y", ""]), (3, 1, "2", None), (4, 2, "3", ["a\nb"])]
 
 
-def test_a_line_of_spaces_is_a_record_not_a_blank_line(tmp_path: Path) -> None:
-    export = read_bytes_as_export(tmp_path, b"id,name\n  \n1,a\n")
+def test_lines_of_spaces_or_tabs_are_blank_anywhere_and_lines_stay_physical() -> None:
+    export = read_export(FILES / "whitespace_lines.csv")
 
-    assert cells(export) == [(2, 1, "  ", None, None), (3, 2, "1", "a", None)]
+    assert export.header == ("id", "name")
+    assert cells(export) == [(4, 2, "1", "a", None), (7, 2, "2", "b", None), (9, 2, "3", "c", None)]
+
+
+def test_a_line_of_tabs_in_a_tab_separated_file_is_blank_not_a_long_record(
+    tmp_path: Path,
+) -> None:
+    export = read_bytes_as_export(tmp_path, b"id\tname\n\t\t\t\n1\ta\n \t\n")
+
+    assert cells(export) == [(3, 2, "1", "a", None)]
+
+
+def test_a_line_of_spaces_inside_a_quoted_field_is_part_of_the_value(tmp_path: Path) -> None:
+    export = read_bytes_as_export(tmp_path, b'id,notes\n1,"a\n   \n\tb"\n')
+
+    assert cells(export) == [(2, 2, "1", "a\n   \n\tb", None)]
 
 
 def test_a_single_empty_quoted_field_is_a_record_not_a_blank_line(tmp_path: Path) -> None:
@@ -323,7 +338,22 @@ def test_a_single_empty_quoted_field_is_a_record_not_a_blank_line(tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    "data", [b"", b"\xef\xbb\xbf", b"\n\r\n\n", b"\xef\xbb\xbf\r\n", b"\xff\xfe", b"\r"]
+    "data",
+    [
+        b"",
+        b"\xef\xbb\xbf",
+        b"\n\r\n\n",
+        b"\xef\xbb\xbf\r\n",
+        b"\xff\xfe",
+        b"\r",
+        b"\r\r\r",
+        b"   ",
+        b" \t\n\t\t\r\n  \r \n",
+        b"\xef\xbb\xbf  \t",
+        "\ufeff \t\r\n".encode("utf-16-le"),
+        b"sep=;\n",
+        b"sep=;\r\n  \n",
+    ],
 )
 def test_an_empty_file_has_no_header_and_no_rows(tmp_path: Path, data: bytes) -> None:
     export = read_bytes_as_export(tmp_path, data)
@@ -374,3 +404,251 @@ def test_a_record_longer_than_a_scan_window_is_read_whole(
     export = read_bytes_as_export(tmp_path, data)
 
     assert cells(export) == [(2, 2, "1", long_value, None), (42, 2, "2", "b", None)]
+
+
+# --------------------------------------------------------------------------------------------
+# Line ends: LF, CRLF and a lone CR each end a line
+
+
+def test_a_file_with_cr_only_line_endings_reads_every_row() -> None:
+    export = read_export(FILES / "cr_only.csv")
+
+    assert export.header == (
+        "erp_customer_number",
+        "name",
+        "default_currency",
+        "default_language",
+        "notes",
+    )
+    assert cells(export) == [
+        (2, 5, "K1", "Anna", "EUR", "de", "a@b.de", None),
+        (3, 5, "K2", "Ben", "EUR", "de", "", None),
+    ]
+
+
+def test_mixed_line_ends_split_where_an_editor_does_and_quoted_ones_stay_in_the_value() -> None:
+    export = read_export(FILES / "mixed_line_endings.csv")
+
+    assert export.header == ("id", "name", "notes")
+    assert cells(export) == [
+        (2, 3, "1", "a", "x", None),
+        (3, 3, "2", "b", "one\rtwo\nthree\r\nfour", None),
+        (7, 3, "3", "c", "y", None),
+        (9, 3, "4", "d", "z", None),
+        (10, 3, "5", "e", "w", None),
+    ]
+
+
+def test_a_quoted_lone_cr_in_an_lf_file_counts_as_a_line_for_later_rows(tmp_path: Path) -> None:
+    export = read_bytes_as_export(tmp_path, b'id,notes\n1,"a\rb"\n2,c\n')
+
+    assert cells(export) == [(2, 2, "1", "a\rb", None), (4, 2, "2", "c", None)]
+
+
+def test_a_cr_only_header_with_a_quoted_cr_ends_at_the_cr_outside_quotes(tmp_path: Path) -> None:
+    export = read_bytes_as_export(tmp_path, b'id;"first\rsecond"\r1;2\r')
+
+    assert export.delimiter == ";"
+    assert export.header == ("id", "first\rsecond")
+    assert cells(export) == [(3, 2, "1", "2", None)]
+
+
+def test_a_cr_only_windows_1252_file_names_the_physical_line_of_a_bad_byte(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ReadError) as caught:
+        read_bytes_as_export(tmp_path, b"id,name\r1,M\xfcller\r2,\x81\r")
+
+    assert caught.value.code == "encoding"
+    assert caught.value.message.startswith("line 3:")
+
+
+def test_a_malformed_quote_in_a_cr_only_file_names_its_physical_line(tmp_path: Path) -> None:
+    with pytest.raises(ReadError) as caught:
+        read_bytes_as_export(tmp_path, b'id,name\r1,"a\rb"\r2,24" monitor\r')
+
+    assert caught.value.code == "malformed"
+    assert caught.value.message.startswith("line 4: a quote inside an unquoted field")
+
+
+def test_cr_only_records_and_lines_are_right_across_scan_windows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reading, "_CHUNK_BYTES", 16)  # many windows, records cut across them
+    body = b"".join(b'%d,"multi\rline, %d",x\r\r%d,short\r' % (i, i, i) for i in range(50))
+    export = read_bytes_as_export(tmp_path, b"id,notes,flag\r" + body)
+
+    rows = export.rows
+    assert rows.height == 100
+    assert rows.get_column("_line").to_list()[:4] == [2, 5, 6, 9]
+    assert rows.row(2) == (6, 3, "1", "multi\rline, 1", "x", None)
+    assert rows.get_column("_line")[-1] == 1 + 4 * 50
+
+
+# --------------------------------------------------------------------------------------------
+# A header that swallowed the data is a file error, not an empty success
+
+
+def test_a_header_holding_a_line_break_with_no_rows_after_it_is_rejected(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ReadError) as caught:
+        read_bytes_as_export(tmp_path, b'"erp_customer_number,name\nK1,Anna"\n')
+
+    assert caught.value.code == "malformed"
+    assert caught.value.message.startswith("line 1: the header")
+    assert "\n" not in caught.value.message
+
+
+def test_a_file_split_by_unicode_line_separators_is_rejected_not_read_as_a_header(
+    tmp_path: Path,
+) -> None:
+    data = "erp_customer_number,name\u2028K1,Anna\u2028K2,Ben\u2028".encode()
+
+    with pytest.raises(ReadError) as caught:
+        read_bytes_as_export(tmp_path, data)
+
+    assert caught.value.code == "malformed"
+
+
+def test_an_absurdly_long_header_with_no_rows_is_rejected(tmp_path: Path) -> None:
+    header = ",".join(f"column_{i}" for i in range(10_000))
+
+    with pytest.raises(ReadError) as caught:
+        read_bytes_as_export(tmp_path, header.encode() + b"\n")
+
+    assert caught.value.code == "malformed"
+
+
+# --------------------------------------------------------------------------------------------
+# Mixed encodings and mojibake
+
+
+def test_utf8_lines_followed_by_a_windows_1252_line_reject_the_file_naming_that_line() -> None:
+    with pytest.raises(ReadError) as caught:
+        read_export(FILES / "mixed_utf8_then_1252.csv")
+
+    assert caught.value.code == "encoding"
+    assert caught.value.message.startswith(
+        "line 3 is not UTF-8 (byte 0xFC) while lines before it are: the file mixes encodings"
+    )
+
+
+def test_utf8_in_a_windows_1252_file_is_mojibake_and_rejects_the_file_naming_its_line() -> None:
+    with pytest.raises(ReadError) as caught:
+        read_export(FILES / "mojibake_in_1252.csv")
+
+    assert caught.value.code == "encoding"
+    assert caught.value.message.startswith("line 3 holds UTF-8")
+    assert "'Ã¶'" in caught.value.message
+    assert "line 2" in caught.value.message
+    assert "0xFC" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("utf8", "mojibake"),
+    [
+        ("ü", "Ã¼"),
+        ("ß", "ÃŸ"),
+        ("é", "Ã©"),
+        ("€", "â‚¬"),
+        ("’", "â€™"),
+        ("ł", "Å‚"),
+        ("д", "Ð´"),
+        ("日", "æ—¥"),
+        ("😀", "ðŸ˜€"),
+    ],
+)
+def test_any_utf8_character_in_a_windows_1252_file_is_recognised_as_mojibake(
+    tmp_path: Path, utf8: str, mojibake: str
+) -> None:
+    data = b"id,name\n1,M\xfcller\n2,x" + utf8.encode() + b"x\n"
+
+    with pytest.raises(ReadError) as caught:
+        read_bytes_as_export(tmp_path, data)
+
+    assert caught.value.code == "encoding"
+    assert caught.value.message.startswith("line 3 holds UTF-8")
+    assert f"'{mojibake}'" in caught.value.message
+
+
+def test_utf8_and_windows_1252_on_one_line_reject_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ReadError) as caught:
+        read_bytes_as_export(tmp_path, b"id,name\n1,M\xc3\xbcller M\xfcller\n")
+
+    assert caught.value.code == "encoding"
+    assert caught.value.message.startswith("line 2 ")
+    assert "mixes encodings" in caught.value.message
+
+
+def test_letters_that_open_utf8_sequences_in_genuine_windows_1252_text_are_read() -> None:
+    export = read_export(FILES / "windows1252_lead_bytes_in_text.csv")
+
+    assert export.encoding == "windows-1252"
+    assert cells(export) == [
+        (2, 3, "K1", "SÃO PAULO LTDA", "Â la carte été", None),
+        (3, 3, "K2", "ÉCOLE « PRIMÉE »", "café “crème”", None),
+    ]
+
+
+def test_a_cr_only_utf8_file_then_a_windows_1252_line_names_the_physical_line(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ReadError) as caught:
+        read_bytes_as_export(tmp_path, b"id,name\r1,M\xc3\xbcller\r2,M\xfcller\r")
+
+    assert caught.value.message.startswith("line 3 is not UTF-8 (byte 0xFC)")
+
+
+# --------------------------------------------------------------------------------------------
+# Excel's sep= directive
+
+
+def test_a_sep_first_line_sets_the_delimiter_and_is_skipped_but_counted() -> None:
+    export = read_export(FILES / "sep_semicolon.csv")
+
+    assert export.delimiter == ";"
+    assert export.header == ("id", "name")
+    assert cells(export) == [(3, 2, "1", "Müller, Hans", None)]
+
+
+def test_a_quoted_sep_line_after_a_utf8_bom_sets_the_delimiter_over_detection() -> None:
+    export = read_export(FILES / "sep_quoted_pipe_utf8_bom.csv")
+
+    assert export.encoding == "utf-8-sig"
+    assert export.delimiter == "|"
+    assert export.header == ("id", "name, with comma")
+    assert cells(export) == [(4, 2, "1", "a", None)]
+
+
+@pytest.mark.parametrize(
+    ("directive", "delimiter"),
+    [(b"sep=,", ","), (b"SEP=;", ";"), (b"sep=\t", "\t"), (b'"sep=|"', "|"), (b"sep=;;;", ";")],
+)
+def test_each_delimiter_may_be_named_by_a_sep_line(
+    tmp_path: Path, directive: bytes, delimiter: str
+) -> None:
+    data = directive + b"\r" + delimiter.join(["id", "name"]).encode() + b"\r1" + b"\r"
+
+    export = read_bytes_as_export(tmp_path, data)
+
+    assert export.delimiter == delimiter
+    assert export.header == ("id", "name")
+    assert cells(export) == [(3, 1, "1", None, None)]
+
+
+def test_a_sep_line_in_utf16_sets_the_delimiter(tmp_path: Path) -> None:
+    data = "\ufeffsep=;\r\nid;name\r\n1;a\r\n".encode("utf-16-le")
+
+    export = read_bytes_as_export(tmp_path, data)
+
+    assert (export.delimiter, export.header) == (";", ("id", "name"))
+    assert cells(export) == [(3, 2, "1", "a", None)]
+
+
+def test_a_sep_line_naming_an_unsupported_delimiter_rejects_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ReadError) as caught:
+        read_bytes_as_export(tmp_path, b"sep=:\nid:name\n1:a\n")
+
+    assert caught.value.code == "malformed"
+    assert caught.value.message.startswith("line 1: ")
