@@ -25,6 +25,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from sqlalchemy.engine import Engine
 
+from contract import ExitCode
 from flows.import_flow import import_file
 from flows.importing import EXIT_CODES, FAILED, ImportOptions, file_sha256
 from flows.runtime import open_database
@@ -35,7 +36,6 @@ from loaders.orgs import get_org
 
 EXPORT_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
 ORG_SETTINGS_FILE = "erp-sync.toml"
-EXIT_USAGE = 2
 INDEX_RUNS = 500
 
 _MODES = ("upsert", "full")
@@ -144,7 +144,7 @@ def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
                         "org": slug,
                         "code": "unknown_org",
                         "message": str(exc),
-                        "exit_code": EXIT_USAGE,
+                        "exit_code": ExitCode.USAGE,
                     }
                 )
                 continue
@@ -156,7 +156,7 @@ def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
                         "org": slug,
                         "code": "org_settings",
                         "message": str(exc),
-                        "exit_code": EXIT_USAGE,
+                        "exit_code": ExitCode.USAGE,
                     }
                 )
                 continue
