@@ -100,7 +100,6 @@ def test_a_bad_cron_or_timezone_is_refused_before_anything_is_served(
 def test_the_serve_command_exits_2_on_a_bad_timezone_without_serving(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import flows.cli_sync  # noqa: F401  registers `serve` until cli.py imports it
     from flows.cli import main
 
     with pytest.raises(SystemExit) as exit_info:

@@ -312,7 +312,6 @@ def test_org_settings_reject_unknown_keys_and_rates_outside_0_to_1() -> None:
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    import flows.cli_sync  # noqa: F401  registers `sync` and `serve` until cli.py imports it
     from flows.cli import main
 
     with pytest.raises(SystemExit) as exit_info:

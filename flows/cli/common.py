@@ -1,0 +1,106 @@
+"""What the commands share: the import options, usage errors, the database, the run summary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from flows.cli.formatting import format_summary
+from flows.settings import get_settings
+
+if TYPE_CHECKING:  # both import sqlalchemy or polars: the commands import them when they run
+    from contract import Summary
+    from flows.importing import ImportOptions
+    from flows.runtime import Database
+
+
+class UsageError(Exception):
+    """A mistake in how erp-sync was called: exit 2 with a one-line message."""
+
+
+def open_database(*, check_schema: bool = True) -> Database:
+    """The database of this process's settings (embedded or DATABASE_URL), opened once."""
+    from flows.runtime import open_database as open_settings_database
+
+    return open_settings_database(get_settings(), check_schema=check_schema)
+
+
+def check_rate(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Click callback: a rate option must lie between 0 and 1."""
+    if value is not None and not 0 <= value <= 1:
+        raise click.BadParameter(f"{value:g} is not a rate between 0 and 1", ctx, param)
+    return value
+
+
+report_dir_option = click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where run folders go (default ERP_SYNC_REPORT_DIR, else ./reports).",
+)
+
+
+def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options shared by `import` and `sync`."""
+    decorators = [
+        click.option(
+            "--mode",
+            type=click.Choice(["upsert", "full"]),
+            default="upsert",
+            show_default=True,
+            help="full: the file is the complete customer list (deactivate the others).",
+        ),
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            help="Do everything and write the reports, but change no customer or contact.",
+        ),
+        report_dir_option,
+        click.option(
+            "--max-error-rate",
+            type=float,
+            callback=check_rate,
+            metavar="R",
+            help="Reject the whole file when rejected rows / data rows > R (0..1).",
+        ),
+        click.option(
+            "--max-deactivate-rate",
+            type=float,
+            callback=check_rate,
+            metavar="R",
+            help="Full mode: reject the file when deactivations / active customers > R.",
+        ),
+        click.option(
+            "--force",
+            is_flag=True,
+            help="Apply the file even if the same bytes were applied before.",
+        ),
+        click.option(
+            "--json",
+            "as_json",
+            is_flag=True,
+            help="Print the summary as JSON instead of the human summary.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def build_import_options(options: dict[str, Any]) -> ImportOptions:
+    """The ImportOptions of the command line's import options (report dir from the settings)."""
+    from flows.importing import ImportOptions
+
+    report_dir = options.pop("report_dir", None) or get_settings().report_dir
+    return ImportOptions(report_dir=Path(report_dir), **options)
+
+
+def print_summary(summary: Summary, *, as_json: bool) -> None:
+    """Print a run's summary: the summary.json document, or the short human summary."""
+    if as_json:
+        click.echo(json.dumps(summary.to_json_dict(), indent=2, ensure_ascii=False))
+        return
+    click.echo(format_summary(summary))

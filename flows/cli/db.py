@@ -1,0 +1,70 @@
+"""`erp-sync db`: the schema's Alembic migrations."""
+
+from __future__ import annotations
+
+import click
+
+from flows.cli.common import open_database
+
+
+@click.group("db")
+def db() -> None:
+    """Schema migrations (Alembic).
+
+    \b
+    Example:
+      erp-sync db upgrade
+    """
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the schema up to REVISION (default: the latest).
+
+    \b
+    Example:
+      erp-sync db upgrade head
+    """
+    from loaders import database
+
+    handle = open_database(check_schema=False)
+    before = database.current_revision(handle.engine)
+    database.upgrade(handle.engine, revision)
+    after = database.current_revision(handle.engine)
+    click.echo(f"schema: {before or 'empty'} -> {after or 'empty'}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the schema down to REVISION ('base' removes every table of erp-sync).
+
+    \b
+    Example:
+      erp-sync db downgrade base
+    """
+    from loaders import database
+
+    handle = open_database(check_schema=False)
+    before = database.current_revision(handle.engine)
+    database.downgrade(handle.engine, revision)
+    after = database.current_revision(handle.engine)
+    click.echo(f"schema: {before or 'empty'} -> {after or 'empty'}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the schema's revision and the latest one.
+
+    \b
+    Example:
+      erp-sync db current
+    """
+    from loaders import database
+
+    handle = open_database(check_schema=False)
+    current = database.current_revision(handle.engine)
+    head = database.head_revision(handle.engine)
+    state = "up to date" if current == head else "behind: run `erp-sync db upgrade`"
+    click.echo(f"{current or 'empty'} (latest {head}, {state})")

@@ -1,0 +1,50 @@
+"""`erp-sync sync`: the nightly sync of an inbox, as a Prefect flow run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from flows.cli.common import UsageError, build_import_options, import_options, open_database
+from flows.cli.formatting import format_sync_result
+
+
+@click.command("sync")
+@click.argument("inbox", type=click.Path(path_type=Path))
+@import_options
+def sync_command(inbox: Path, as_json: bool, **options: Any) -> int:
+    """Import every new export under INBOX/<org-slug>/ (.csv, .txt, .tsv), as a Prefect flow run.
+
+    A file is new when its bytes were never applied for that organisation. Each file is its own
+    subflow run; organisations run in parallel (ERP_SYNC_SYNC_CONCURRENCY), the files of one
+    organisation one at a time in name order. INBOX/<org-slug>/erp-sync.toml may set mode,
+    max_error_rate and max_deactivate_rate for that organisation. The inbox is never modified.
+
+    Exit code: the highest of the files' (0 succeeded or skipped, 1 partial, 3 rejected,
+    4 failed), and 2 when a folder names an unknown organisation or has an invalid erp-sync.toml.
+
+    \b
+    Example:
+      erp-sync sync ./inbox --max-error-rate 0.1
+    """
+    if not inbox.is_dir():
+        raise UsageError(f"no such inbox folder: {inbox}")
+    open_database()  # schema behind or database down: exit before any run starts
+    sync_options = build_import_options(options)
+    from flows.sync_flow import sync_inbox
+
+    if not as_json:
+        from flows.progress import enable_terminal_progress
+
+        enable_terminal_progress()
+
+    result = sync_inbox(str(inbox), sync_options)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_sync_result(result))
+    code: int = result["exit_code"]
+    return code
