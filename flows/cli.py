@@ -60,7 +60,7 @@ def db() -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Migrate the schema up to REVISION (default: the latest)."""
-    from loaders import database
+    from loaders import schema as database
 
     handle = _database(check_schema=False)
     before = database.current_revision(handle.engine)
@@ -73,7 +73,7 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Migrate the schema down to REVISION ('base' removes every table of erp-sync)."""
-    from loaders import database
+    from loaders import schema as database
 
     handle = _database(check_schema=False)
     before = database.current_revision(handle.engine)
@@ -85,7 +85,7 @@ def db_downgrade(revision: str) -> None:
 @db.command("current")
 def db_current() -> None:
     """Print the schema's revision and the latest one."""
-    from loaders import database
+    from loaders import schema as database
 
     handle = _database(check_schema=False)
     current = database.current_revision(handle.engine)

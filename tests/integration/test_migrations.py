@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
-from loaders import database
+from loaders import schema
+from loaders.engine import create_db_engine
 from loaders.tables import metadata
 
 TABLES = {"org", "customer", "customer_contact", "import_run", "import_issue"}
@@ -16,29 +17,29 @@ def _tables(engine: sa.Engine) -> set[str]:
 
 
 def test_the_migration_history_has_a_single_head() -> None:
-    engine = database.create_db_engine("postgresql://localhost/unused")
-    heads = ScriptDirectory.from_config(database.alembic_config(engine)).get_heads()
+    engine = create_db_engine("postgresql://localhost/unused")
+    heads = ScriptDirectory.from_config(schema.alembic_config(engine)).get_heads()
     assert len(heads) == 1
 
 
 def test_every_migration_says_why_it_exists() -> None:
-    engine = database.create_db_engine("postgresql://localhost/unused")
-    scripts = ScriptDirectory.from_config(database.alembic_config(engine))
+    engine = create_db_engine("postgresql://localhost/unused")
+    scripts = ScriptDirectory.from_config(schema.alembic_config(engine))
     for revision in scripts.walk_revisions():
         assert "Why:" in (revision.module.__doc__ or ""), revision.revision
 
 
 def test_upgrade_downgrade_to_base_and_upgrade_again_work(empty_db_url: str) -> None:
-    engine = database.create_db_engine(empty_db_url)
-    database.upgrade(engine)
+    engine = create_db_engine(empty_db_url)
+    schema.upgrade(engine)
     assert _tables(engine) == TABLES
-    assert database.current_revision(engine) == database.head_revision(engine)
+    assert schema.current_revision(engine) == schema.head_revision(engine)
 
-    database.downgrade(engine, "base")
+    schema.downgrade(engine, "base")
     assert _tables(engine) == set()
-    assert database.current_revision(engine) is None
+    assert schema.current_revision(engine) is None
 
-    database.upgrade(engine)
+    schema.upgrade(engine)
     assert _tables(engine) == TABLES
     engine.dispose()
 
@@ -47,8 +48,8 @@ def test_the_migrated_schema_matches_the_metadata_of_loaders(empty_db_url: str) 
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    engine = database.create_db_engine(empty_db_url)
-    database.upgrade(engine)
+    engine = create_db_engine(empty_db_url)
+    schema.upgrade(engine)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()
@@ -60,9 +61,9 @@ def test_a_schema_behind_is_refused_on_a_named_server(empty_db_url: str) -> None
 
     from loaders.exceptions import SchemaBehindError
 
-    engine = database.create_db_engine(empty_db_url)
+    engine = create_db_engine(empty_db_url)
     with pytest.raises(SchemaBehindError, match="erp-sync db upgrade"):
-        database.ensure_schema_current(engine, migrate=False)
-    database.ensure_schema_current(engine, migrate=True)
-    database.ensure_schema_current(engine, migrate=False)
+        schema.ensure_schema_current(engine, migrate=False)
+    schema.ensure_schema_current(engine, migrate=True)
+    schema.ensure_schema_current(engine, migrate=False)
     engine.dispose()
