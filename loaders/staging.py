@@ -8,7 +8,7 @@ parameters.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -16,17 +16,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 
 COPY_CHUNK_ROWS = 250_000
 
 
-def staging_table(name: str, *columns: sa.Column[Any]) -> sa.Table:
-    """A temporary table (dropped at commit) with copies of real columns: same names and types,
-    nullable, without constraints or defaults."""
+def staging_table(
+    name: str, *columns: sa.Column[Any], types: Mapping[str, TypeEngine[Any]] | None = None
+) -> sa.Table:
+    """A temporary table (dropped at commit) with copies of real columns: the same names, their
+    types unless `types` names another, nullable, without constraints or defaults."""
+    types = types or {}
     return sa.Table(
         name,
         sa.MetaData(),
-        *(sa.Column(column.name, column.type) for column in columns),
+        *(sa.Column(column.name, types.get(column.name, column.type)) for column in columns),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )

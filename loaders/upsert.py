@@ -18,9 +18,10 @@ from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import CITEXT, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.types import TypeEngine
 
 from contract import ADDRESS_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS, FINGERPRINT, KEY
 from loaders.fingerprint import fingerprint_customers
@@ -121,18 +122,23 @@ def _stored_fingerprints(conn: Connection, org_id: uuid.UUID, *, active_only: bo
     return read_frame(conn, query, {KEY: pl.String, FINGERPRINT: pl.Int64})
 
 
-# Staging: copies of the stored columns (their types, no constraints), dropped at commit.
+# Staging: copies of the stored columns (no constraints), dropped at commit. Emails stage as
+# text and become citext in the statements that read them: ANALYZE of a citext column compares
+# lower-cased copies and takes about 0.5 s more per 100k rows; the cast itself costs nothing.
+_TEXT_EMAIL: dict[str, TypeEngine[Any]] = {"email": sa.Text()}
 stage_customer = staging_table(
     "stage_customer",
     customer.c[KEY],
     *(customer.c[field] for field in CUSTOMER_FIELDS),
     customer.c[FINGERPRINT],
+    types=_TEXT_EMAIL,
 )
 stage_contact = staging_table(
     "stage_contact",
     customer.c[KEY],
     customer_contact.c.email,
     *(customer_contact.c[field] for field in CONTACT_FIELDS),
+    types=_TEXT_EMAIL,
 )
 stage_key = staging_table("stage_key", customer.c[KEY])
 STAGING_TABLES = (stage_customer, stage_contact, stage_key)
@@ -184,6 +190,8 @@ _EMPTY_JSON = sa.literal_column("'{}'::jsonb", JSONB)
 def _customer_value(field: str) -> sa.ColumnElement[Any]:
     """The value a staged field gives the stored customer (addresses merge key by key)."""
     staged, stored = stage_customer.c[field], customer.c[field]
+    if field == "email":
+        return sa.cast(staged, CITEXT)
     if field in ADDRESS_FIELDS:
         merged = sa.func.coalesce(stored, _EMPTY_JSON).op("||")(
             sa.func.coalesce(staged, _EMPTY_JSON)
@@ -281,18 +289,19 @@ def apply_contacts(conn: Connection, org_id: uuid.UUID, present: frozenset[str])
     """Merge contacts by email (case-insensitively), keeping at most one primary per customer."""
     cc, cu, s = customer_contact.c, customer.c, stage_contact.c
     fields = [f for f in CONTACT_FIELDS if f in present]
+    email = sa.cast(s.email, CITEXT)
     changed = _differs([cc[f] for f in fields], [s[f] for f in fields])
     classify = (
         sa.select(
             cu.id.label("customer_id"),
-            s.email,
+            email.label("email"),
             *(s[f] for f in fields),
             cc.id.label("contact_id"),
             cc.id.is_(None).label("is_new"),
         )
         .select_from(
             stage_contact.join(customer, sa.and_(cu.org_id == org_id, cu[KEY] == s[KEY])).outerjoin(
-                customer_contact, sa.and_(cc.customer_id == cu.id, cc.email == s.email)
+                customer_contact, sa.and_(cc.customer_id == cu.id, cc.email == email)
             )
         )
         .where(sa.or_(cc.id.is_(None), changed))
