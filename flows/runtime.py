@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from flows.settings import Settings
-from loaders import database
+from loaders.embedded import start_embedded_server
+from loaders.engine import check_connection, create_db_engine
+from loaders.schema import ensure_schema_current
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,12 @@ def _open(settings: Settings, *, check_schema: bool) -> Database:
     """
     embedded = settings.database_url is None
     url = (
-        database.start_embedded_server(settings.home)
+        start_embedded_server(settings.home)
         if settings.database_url is None
         else settings.database_url
     )
-    engine = database.create_db_engine(url)
-    database.check_connection(engine, url)
+    engine = create_db_engine(url)
+    check_connection(engine, url)
     if check_schema:
-        database.ensure_schema_current(engine, migrate=embedded)
+        ensure_schema_current(engine, migrate=embedded)
     return Database(engine=engine, url=url, embedded=embedded)

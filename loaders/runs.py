@@ -10,19 +10,10 @@ from sqlalchemy.engine import Connection
 
 from contract import APPLIED_STATUSES, Summary
 from loaders.staging import copy_frame
-from loaders.tables import import_run, org
+from loaders.tables import import_issue, import_run, org
 
-ISSUE_COPY_COLUMNS = [
-    "run_id",
-    "org_id",
-    "line",
-    "erp_customer_number",
-    "column_name",
-    "value",
-    "code",
-    "severity",
-    "message",
-]
+# Every column of import_issue but its generated id.
+ISSUE_COPY_COLUMNS = [column.name for column in import_issue.c if not column.primary_key]
 
 
 def find_applied_run(conn: Connection, org_id: uuid.UUID, sha256: str) -> uuid.UUID | None:
@@ -87,7 +78,7 @@ def record_run(
         frame = issues.rename({"column": "column_name"}).with_columns(
             pl.lit(summary.run_id).alias("run_id"), pl.lit(str(org_id)).alias("org_id")
         )
-        copy_frame(conn, "import_issue", frame, ISSUE_COPY_COLUMNS)
+        copy_frame(conn, import_issue, frame, ISSUE_COPY_COLUMNS)
 
 
 def list_runs(conn: Connection, org_slug: str | None = None, limit: int = 20) -> list[Summary]:

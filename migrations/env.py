@@ -7,7 +7,8 @@ import os
 import sqlalchemy as sa
 from alembic import context
 
-from loaders.database import MIGRATION_LOCK_KEY, create_db_engine
+from loaders.engine import create_db_engine
+from loaders.schema import MIGRATION_LOCK_KEY
 from loaders.tables import metadata
 
 config = context.config

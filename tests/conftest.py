@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from loaders import database
+from loaders.engine import create_db_engine
+from loaders.schema import upgrade
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
@@ -58,8 +59,8 @@ def pg_template(pg_admin_url: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
     url = _with_database(pg_admin_url, TEMPLATE)
-    engine = database.create_db_engine(url, poolclass=sa.pool.NullPool)
-    database.upgrade(engine)
+    engine = create_db_engine(url, poolclass=sa.pool.NullPool)
+    upgrade(engine)
     engine.dispose()
     return TEMPLATE
 
@@ -91,7 +92,7 @@ def db_url(pg_admin_url: str, pg_template: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def engine(db_url: str) -> Iterator[Engine]:
     """An engine on the module's database."""
-    eng = database.create_db_engine(db_url)
+    eng = create_db_engine(db_url)
     yield eng
     eng.dispose()
 

@@ -26,12 +26,12 @@ def db_upgrade(revision: str) -> None:
     Example:
       erp-sync db upgrade head
     """
-    from loaders import database
+    from loaders import schema
 
     handle = open_database(check_schema=False)
-    before = database.current_revision(handle.engine)
-    database.upgrade(handle.engine, revision)
-    after = database.current_revision(handle.engine)
+    before = schema.current_revision(handle.engine)
+    schema.upgrade(handle.engine, revision)
+    after = schema.current_revision(handle.engine)
     click.echo(f"schema: {before or 'empty'} -> {after or 'empty'}")
 
 
@@ -44,12 +44,12 @@ def db_downgrade(revision: str) -> None:
     Example:
       erp-sync db downgrade base
     """
-    from loaders import database
+    from loaders import schema
 
     handle = open_database(check_schema=False)
-    before = database.current_revision(handle.engine)
-    database.downgrade(handle.engine, revision)
-    after = database.current_revision(handle.engine)
+    before = schema.current_revision(handle.engine)
+    schema.downgrade(handle.engine, revision)
+    after = schema.current_revision(handle.engine)
     click.echo(f"schema: {before or 'empty'} -> {after or 'empty'}")
 
 
@@ -61,10 +61,10 @@ def db_current() -> None:
     Example:
       erp-sync db current
     """
-    from loaders import database
+    from loaders import schema
 
     handle = open_database(check_schema=False)
-    current = database.current_revision(handle.engine)
-    head = database.head_revision(handle.engine)
+    current = schema.current_revision(handle.engine)
+    head = schema.head_revision(handle.engine)
     state = "up to date" if current == head else "behind: run `erp-sync db upgrade`"
     click.echo(f"{current or 'empty'} (latest {head}, {state})")

@@ -7,7 +7,8 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
-from loaders import database
+from loaders import schema
+from loaders.engine import create_db_engine
 from loaders.tables import metadata
 
 TABLES = {"org", "customer", "customer_contact", "import_run", "import_issue"}
@@ -18,29 +19,29 @@ def _tables(engine: sa.Engine) -> set[str]:
 
 
 def test_the_migration_history_has_a_single_head() -> None:
-    engine = database.create_db_engine("postgresql://localhost/unused")
-    heads = ScriptDirectory.from_config(database.alembic_config(engine)).get_heads()
+    engine = create_db_engine("postgresql://localhost/unused")
+    heads = ScriptDirectory.from_config(schema.alembic_config(engine)).get_heads()
     assert len(heads) == 1
 
 
 def test_every_migration_says_why_it_exists() -> None:
-    engine = database.create_db_engine("postgresql://localhost/unused")
-    scripts = ScriptDirectory.from_config(database.alembic_config(engine))
+    engine = create_db_engine("postgresql://localhost/unused")
+    scripts = ScriptDirectory.from_config(schema.alembic_config(engine))
     for revision in scripts.walk_revisions():
         assert "Why:" in (revision.module.__doc__ or ""), revision.revision
 
 
 def test_upgrade_downgrade_to_base_and_upgrade_again_work(empty_db_url: str) -> None:
-    engine = database.create_db_engine(empty_db_url)
-    database.upgrade(engine)
+    engine = create_db_engine(empty_db_url)
+    schema.upgrade(engine)
     assert _tables(engine) == TABLES
-    assert database.current_revision(engine) == database.head_revision(engine)
+    assert schema.current_revision(engine) == schema.head_revision(engine)
 
-    database.downgrade(engine, "base")
+    schema.downgrade(engine, "base")
     assert _tables(engine) == set()
-    assert database.current_revision(engine) is None
+    assert schema.current_revision(engine) is None
 
-    database.upgrade(engine)
+    schema.upgrade(engine)
     assert _tables(engine) == TABLES
     engine.dispose()
 
@@ -49,8 +50,8 @@ def test_the_migrated_schema_matches_the_metadata_of_loaders(empty_db_url: str) 
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    engine = database.create_db_engine(empty_db_url)
-    database.upgrade(engine)
+    engine = create_db_engine(empty_db_url)
+    schema.upgrade(engine)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()
@@ -62,11 +63,11 @@ def test_a_schema_behind_is_refused_on_a_named_server(empty_db_url: str) -> None
 
     from loaders.exceptions import SchemaBehindError
 
-    engine = database.create_db_engine(empty_db_url)
+    engine = create_db_engine(empty_db_url)
     with pytest.raises(SchemaBehindError, match="erp-sync db upgrade"):
-        database.ensure_schema_current(engine, migrate=False)
-    database.ensure_schema_current(engine, migrate=True)
-    database.ensure_schema_current(engine, migrate=False)
+        schema.ensure_schema_current(engine, migrate=False)
+    schema.ensure_schema_current(engine, migrate=True)
+    schema.ensure_schema_current(engine, migrate=False)
     engine.dispose()
 
 
@@ -106,8 +107,8 @@ def _stored_keys(engine: sa.Engine) -> list[tuple[str, str]]:
 def test_stored_keys_with_invisible_characters_are_normalised_by_the_upgrade(
     empty_db_url: str,
 ) -> None:
-    engine = database.create_db_engine(empty_db_url)
-    database.upgrade(engine, "0003")
+    engine = create_db_engine(empty_db_url)
+    schema.upgrade(engine, "0003")
     stored = [
         "Z\u200b-1",
         "\ufeff A-7",
@@ -121,9 +122,9 @@ def test_stored_keys_with_invisible_characters_are_normalised_by_the_upgrade(
     # the normalised spelling at another organisation is no collision
     _org_with_customers(engine, "other", ["Z-1"])
 
-    database.upgrade(engine)
+    schema.upgrade(engine)
 
-    assert database.current_revision(engine) == database.head_revision(engine)
+    assert schema.current_revision(engine) == schema.head_revision(engine)
     assert _stored_keys(engine) == [
         ("acme", "007"),
         ("acme", "A-7"),
@@ -147,32 +148,32 @@ def test_stored_keys_with_invisible_characters_are_normalised_by_the_upgrade(
 def test_keys_that_would_collide_make_the_upgrade_fail_naming_them_and_change_nothing(
     empty_db_url: str,
 ) -> None:
-    engine = database.create_db_engine(empty_db_url)
-    database.upgrade(engine, "0003")
+    engine = create_db_engine(empty_db_url)
+    schema.upgrade(engine, "0003")
     _org_with_customers(engine, "acme", ["Z-1", "Z\u200b-1", "A\u00ad-2", "KU\u0308-1"])
     _org_with_customers(engine, "beta", ["K\u00dc-1", "KU\u0308-1", "\u200b"])
     before = _stored_keys(engine)
 
     with pytest.raises(Exception, match="migration 0004 changed nothing") as caught:
-        database.upgrade(engine)
+        schema.upgrade(engine)
 
     message = str(caught.value)
     assert "organisation 'acme': 'Z-1' and 'Z\\u200b-1' would become 'Z-1'" in message
     assert "organisation 'beta': 'KU\\u0308-1' and 'K\u00dc-1' would become 'K\u00dc-1'" in message
     assert "organisation 'beta': '\\u200b' would become blank" in message
     assert "A\\xad-2" not in message  # it changes, but collides with nothing
-    assert database.current_revision(engine) == "0003"
+    assert schema.current_revision(engine) == "0003"
     assert _stored_keys(engine) == before
     engine.dispose()
 
 
 def test_the_downgrade_from_0004_keeps_the_normalised_keys(empty_db_url: str) -> None:
-    engine = database.create_db_engine(empty_db_url)
-    database.upgrade(engine, "0003")
+    engine = create_db_engine(empty_db_url)
+    schema.upgrade(engine, "0003")
     _org_with_customers(engine, "acme", ["Z\u200b-1"])
-    database.upgrade(engine, "0004")
-    database.downgrade(engine, "0003")
-    assert database.current_revision(engine) == "0003"
+    schema.upgrade(engine, "0004")
+    schema.downgrade(engine, "0003")
+    assert schema.current_revision(engine) == "0003"
     assert _stored_keys(engine) == [("acme", "Z-1")]
     engine.dispose()
 
@@ -194,12 +195,12 @@ def test_a_latin1_database_with_only_ascii_keys_upgrades_without_normalising(
             "TEMPLATE template0"
         )
     url = _with_database(pg_admin_url, name)
-    engine = database.create_db_engine(url)
+    engine = create_db_engine(url)
     try:
-        database.upgrade(engine, "0003")
+        schema.upgrade(engine, "0003")
         _org_with_customers(engine, "acme", ["Z-1", "007"])
-        database.upgrade(engine)
-        assert database.current_revision(engine) == database.head_revision(engine)
+        schema.upgrade(engine)
+        assert schema.current_revision(engine) == schema.head_revision(engine)
         assert _stored_keys(engine) == [("acme", "007"), ("acme", "Z-1")]
     finally:
         engine.dispose()
