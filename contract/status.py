@@ -49,6 +49,8 @@ class ExitCode(IntEnum):
     """the file as a whole was refused; nothing applied"""
     FAILED = 4
     """infrastructure failure; nothing applied"""
+    REPORTS_NOT_WRITTEN = 5
+    """succeeded or partial: applied, but the report files could not be written"""
 
     @classmethod
     def for_status(cls, status: RunStatus | str) -> ExitCode:

@@ -17,7 +17,15 @@ from sqlalchemy.engine import Engine
 
 from contract import Summary
 from flows import importing
-from flows.importing import ExportInfo, ImportOptions, Loaded, Outcome, Rejected, RunContext
+from flows.importing import (
+    ExportInfo,
+    ImportOptions,
+    ImportResult,
+    Loaded,
+    Outcome,
+    Rejected,
+    RunContext,
+)
 from flows.reading import RawExport
 from flows.runtime import open_database
 from flows.settings import get_settings
@@ -96,11 +104,13 @@ def load_task(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Va
 
 
 @task(name="report", cache_policy=NONE, persist_result=False)
-def report_task(outcome: Outcome) -> Summary:
+def report_task(engine: Engine | None, outcome: Outcome) -> ImportResult:
     """Write the run's reports and publish its summary as Prefect artifacts."""
-    summary = importing.report_step(outcome)
-    _publish_artifacts(summary)
-    return summary
+    result = importing.report_step(engine, outcome)
+    if result.reports_error is not None:
+        get_run_logger().info("reports not written: %s", result.reports_error.reason)
+    _publish_artifacts(result.summary)
+    return result
 
 
 TASKS = importing.Steps(read=read_task, validate=validate_task, load=load_task, report=report_task)
@@ -128,13 +138,13 @@ def _publish_artifacts(summary: Summary) -> None:
 
 
 @flow(name="import-file", validate_parameters=False, log_prints=False)
-def import_file(path: str, org: str, options: ImportOptions | None = None) -> Summary:
+def import_file(path: str, org: str, options: ImportOptions | None = None) -> ImportResult:
     """Import one ERP export for one organisation: the whole file, or nothing."""
     options = options or ImportOptions()
     engine = open_database(get_settings()).engine
     with engine.connect() as conn:
         organisation = get_org(conn, org)
     ctx = importing.new_run(organisation, Path(path), options)
-    summary = importing.run_import(engine, ctx, TASKS)
-    get_run_logger().info("run %s finished: %s", summary.run_id, summary.status)
-    return summary
+    result = importing.run_import(engine, ctx, TASKS)
+    get_run_logger().info("run %s finished: %s", result.summary.run_id, result.summary.status)
+    return result

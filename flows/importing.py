@@ -5,7 +5,11 @@
     validate_step  -> Validated | Rejected       (normalised rows and issues, or why it is refused)
     load_step      -> Loaded                     (one transaction: apply, count, record the run)
     summarise      -> Summary                    (pure: the results above become summary.json)
-    report_step    -> Summary                    (the report files of the run)
+    report_step    -> ImportResult               (the report files of the run, or why not)
+
+Everything the report files need is recorded with the run (loaders/runs.py), so that when they
+cannot be written (a full disk, an unwritable folder, a kill after the commit) they can be
+written again from the database: `write_reports_again` and `write_missing_reports`.
 
 `run_import` puts them in order. The Prefect flow in flows/import_flow.py passes its tasks,
 which wrap these steps one to one, as `Steps`; tests call `run_import` with the plain steps.
@@ -28,8 +32,10 @@ from sqlalchemy.engine import Engine
 
 import reporting
 from contract import (
+    APPLIED_STATUSES,
     ContactCounts,
     CustomerCounts,
+    ExitCode,
     FileError,
     FileErrorCode,
     ImportMode,
@@ -127,6 +133,56 @@ class Outcome:
     issues: pl.DataFrame
     export: ExportInfo
     rejected_rows: pl.DataFrame | None
+
+
+@dataclass(frozen=True)
+class ReportsNotWritten:
+    """The report files of a run could not be written: where, and why."""
+
+    run_dir: Path
+    reason: str
+
+    @classmethod
+    def of(cls, run_dir: Path, exc: OSError) -> ReportsNotWritten:
+        """From the OSError that stopped the writing (read-only, not a directory, disk full)."""
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if exc.filename is not None and Path(exc.filename) != run_dir:
+            reason = f"{reason} ({exc.filename})"
+        return cls(run_dir, reason)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What a run ended in: its summary, and whether its report files could be written."""
+
+    summary: Summary
+    reports_error: ReportsNotWritten | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The run's exit code; 5 when it was applied but its report files were not written."""
+        if self.reports_error is not None and self.summary.status in APPLIED_STATUSES:
+            return ExitCode.REPORTS_NOT_WRITTEN
+        return self.summary.exit_code
+
+    def reports_error_message(self) -> str | None:
+        """One line for a person: the state of the data, where and why, and what to run."""
+        error = self.reports_error
+        if error is None:
+            return None
+        summary = self.summary
+        if summary.dry_run:
+            state = f"dry run {summary.status}, nothing was changed"
+        elif summary.status in APPLIED_STATUSES:
+            state = f"the data was applied ({summary.status})"
+        else:
+            state = f"nothing was applied ({summary.status})"
+        return (
+            f"run {summary.run_id} ({summary.org}: {Path(summary.source).name}): {state}, but "
+            f"its reports could not be written to {error.run_dir}: {error.reason}; write them "
+            f"with `erp-sync report {summary.run_id} --write` (--report-dir DIR for another "
+            "folder)"
+        )
 
 
 class DeactivationBudgetExceeded(Exception):
@@ -386,17 +442,44 @@ def _record(
         counts=loaded.counts,
         file_errors=loaded.file_errors,
     )
-    runs.record_run(conn, ctx.org.id, summary, validated.issues, forced=ctx.options.force)
+    runs.record_run(
+        conn,
+        ctx.org.id,
+        summary,
+        validated.issues,
+        forced=ctx.options.force,
+        header=export.header,
+        rejected_rows=validated.rejected_rows,
+    )
 
 
-def record_run(engine: Engine, ctx: RunContext, summary: Summary, issues: pl.DataFrame) -> None:
-    """Record a run that applied nothing (skipped, rejected, failed) in a transaction of its own."""
+def record_run(
+    engine: Engine,
+    ctx: RunContext,
+    summary: Summary,
+    issues: pl.DataFrame,
+    export: ExportInfo,
+    rejected_rows: pl.DataFrame | None = None,
+) -> None:
+    """Record a run that applied nothing (skipped, rejected, failed) in a transaction of its own.
+
+    With the header and the rejected rows, as a load records them: its reports can be written
+    again from the database.
+    """
     with engine.begin() as conn:
-        runs.record_run(conn, ctx.org.id, summary, issues, forced=ctx.options.force)
+        runs.record_run(
+            conn,
+            ctx.org.id,
+            summary,
+            issues,
+            forced=ctx.options.force,
+            header=export.header,
+            rejected_rows=rejected_rows,
+        )
 
 
-def report_step(outcome: Outcome) -> Summary:
-    """Write summary.json, errors.csv, rejected_rows.csv and report.html; return the summary."""
+def write_reports(outcome: Outcome) -> None:
+    """Write summary.json, errors.csv, rejected_rows.csv and report.html into the run's folder."""
     export = outcome.export
     rejected = outcome.rejected_rows
     if rejected is None or not rejected.width:
@@ -417,7 +500,129 @@ def report_step(outcome: Outcome) -> Summary:
         rejected,
         export.delimiter or ",",
     )
-    return summary
+
+
+def report_step(engine: Engine | None, outcome: Outcome) -> ImportResult:
+    """Write the run's report files and note it on the run; say where and why when they fail.
+
+    A report folder that cannot be written (read-only, not a directory, disk full) fails neither
+    the run nor the command: the run stays as recorded, its reports_written_at stays NULL, and
+    the files can be written again from the database.
+    """
+    summary = outcome.summary
+    run_dir = Path(summary.report_dir or ".")
+    try:
+        write_reports(outcome)
+    except OSError as exc:
+        log.info("the reports of run %s could not be written: %s", summary.run_id, exc)
+        return ImportResult(summary, ReportsNotWritten.of(run_dir, exc))
+    if engine is not None:
+        _mark_reports_written(engine, uuid.UUID(summary.run_id), None)
+    return ImportResult(summary)
+
+
+def _mark_reports_written(engine: Engine, run_id: uuid.UUID, report_dir: str | None) -> None:
+    # A failed run may not be recorded at all (the database was what failed): nothing to mark.
+    try:
+        with engine.begin() as conn:
+            runs.mark_reports_written(conn, run_id, report_dir)
+    except (sa.exc.SQLAlchemyError, LoaderError) as exc:
+        log.info("could not note that the reports of run %s were written: %s", run_id, exc)
+
+
+# --- writing the reports of recorded runs again ------------------------------------------------
+
+
+class ReportsNotStoredError(Exception):
+    """The run was recorded before its report contents were (migration 0005): no rewrite."""
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    """The report files of one recorded run, written again (or why not)."""
+
+    run_id: str
+    org: str
+    source: str
+    run_dir: Path
+    error: str | None = None
+
+    def message(self) -> str:
+        """One line for a person."""
+        run = f"run {self.run_id} ({self.org}: {Path(self.source).name})"
+        if self.error is None:
+            return f"wrote the missing reports of {run} to {self.run_dir}"
+        return (
+            f"the missing reports of {run} could not be written to {self.run_dir}: "
+            f"{self.error}; write them with `erp-sync report {self.run_id} --write`"
+        )
+
+
+def write_reports_again(
+    engine: Engine, run_id: uuid.UUID, report_dir: Path | None = None
+) -> ImportResult:
+    """Write a recorded run's report files again from the database, as its import wrote them.
+
+    Into its recorded folder, or into report_dir/<run_id> (then recorded as the run's folder,
+    in the summary too). Raises LookupError for no such run, ReportsNotStoredError for a run
+    recorded before its report contents were.
+    """
+    with engine.connect() as conn:
+        stored = runs.read_stored_reports(conn, run_id)
+    if stored is None:
+        raise LookupError(f"no run with id {run_id}")
+    if stored.header is None:
+        raise ReportsNotStoredError(
+            f"run {run_id} was recorded before erp-sync kept what its reports are written from "
+            "(migration 0005): its reports cannot be written again"
+        )
+    summary = stored.summary
+    moved: str | None = None
+    if report_dir is not None and str(report_dir / str(run_id)) != summary.report_dir:
+        moved = str(report_dir / str(run_id))
+        summary = summary.model_copy(update={"report_dir": moved})
+    export = ExportInfo(summary.sha256, summary.encoding, summary.delimiter, stored.header)
+    rejected = stored.rejected_rows if stored.rejected_rows.height else None
+    run_dir = Path(summary.report_dir or ".")
+    try:
+        write_reports(Outcome(summary, stored.issues, export, rejected))
+    except OSError as exc:
+        return ImportResult(summary, ReportsNotWritten.of(run_dir, exc))
+    _mark_reports_written(engine, run_id, moved)
+    return ImportResult(summary)
+
+
+def write_missing_reports(engine: Engine, org_id: uuid.UUID, report_dir: Path) -> list[Rewritten]:
+    """Write the missing report files of an organisation's earlier runs into report_dir.
+
+    Never raises: an old run's reports that still cannot be written are named in the result,
+    and the command goes on.
+    """
+    try:
+        with engine.connect() as conn:
+            missing = runs.runs_missing_reports(conn, org_id)
+    except (sa.exc.SQLAlchemyError, LoaderError) as exc:
+        log.info("could not look for runs with missing reports: %s", exc)
+        return []
+    done = []
+    for run_id in missing:
+        try:
+            result = write_reports_again(engine, run_id, report_dir)
+        except Exception as exc:  # an old run's reports never fail a new command
+            reason = f"{type(exc).__name__}: {exc}"
+            done.append(Rewritten(str(run_id), "?", "?", report_dir / str(run_id), reason))
+            continue
+        summary, error = result.summary, result.reports_error
+        done.append(
+            Rewritten(
+                summary.run_id,
+                summary.org,
+                summary.source,
+                Path(summary.report_dir or "."),
+                error.reason if error is not None else None,
+            )
+        )
+    return done
 
 
 # --- the order of the steps --------------------------------------------------------------------
@@ -430,10 +635,10 @@ class Steps:
     read: Callable[[RunContext], RawExport | Rejected] = read_step
     validate: Callable[[RunContext, RawExport], Validated | Rejected] = validate_step
     load: Callable[[Engine, RunContext, ExportInfo, Validated], Loaded] = load_step
-    report: Callable[[Outcome], Summary] = report_step
+    report: Callable[[Engine | None, Outcome], ImportResult] = report_step
 
 
-def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> Summary:
+def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> ImportResult:
     """The whole import: skip check, read, validate, load, then the reports (always written)."""
     steps = steps or Steps()
     export = ExportInfo(sha256=None)
@@ -447,8 +652,8 @@ def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> S
             summary = summarise(
                 ctx, status=RunStatus.SKIPPED, finished_at=_now(), export=export, issues=issues
             )
-            record_run(engine, ctx, summary, issues)
-            return steps.report(Outcome(summary, issues, export, None))
+            record_run(engine, ctx, summary, issues, export)
+            return steps.report(engine, Outcome(summary, issues, export, None))
         raw = steps.read(ctx)
         if isinstance(raw, RawExport):
             export = ExportInfo.of(raw)
@@ -469,7 +674,14 @@ def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> S
                 validated=validated,
                 file_errors=checked.file_errors,
             )
-            record_run(engine, ctx, summary, issues)
+            record_run(
+                engine,
+                ctx,
+                summary,
+                issues,
+                export,
+                validated.rejected_rows if validated is not None else None,
+            )
         else:
             validated, issues = checked, checked.issues
             loaded = steps.load(engine, ctx, export, validated)
@@ -487,7 +699,7 @@ def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> S
         log.error("import failed: %s", type(exc).__name__)
         summary = record_failure(engine, ctx, export, issues, validated, exc)
     rejected_rows = validated.rejected_rows if validated is not None else None
-    return steps.report(Outcome(summary, issues, export, rejected_rows))
+    return steps.report(engine, Outcome(summary, issues, export, rejected_rows))
 
 
 def record_failure(
@@ -512,7 +724,8 @@ def record_failure(
     )
     if engine is not None:
         try:
-            record_run(engine, ctx, summary, issues)
+            rejected_rows = validated.rejected_rows if validated is not None else None
+            record_run(engine, ctx, summary, issues, export, rejected_rows)
         except (sa.exc.SQLAlchemyError, LoaderError) as second:
             log.warning("could not record the failed run: %s", type(second).__name__)
     return summary

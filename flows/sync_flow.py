@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import tomllib
+import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,9 +27,9 @@ from prefect import flow, get_run_logger
 from sqlalchemy.engine import Engine
 
 import reporting
-from contract import ExitCode, RunStatus, Summary
+from contract import ExitCode, RunStatus
 from flows.import_flow import import_file
-from flows.importing import ImportOptions, file_sha256
+from flows.importing import ImportOptions, ImportResult, file_sha256, write_missing_reports
 from flows.runtime import open_database
 from flows.settings import get_settings
 from loaders import runs
@@ -61,6 +62,8 @@ class SyncPlan:
     """What a sync will do, decided before any import starts."""
 
     batches: list[OrgBatch] = field(default_factory=list)
+    orgs: dict[str, uuid.UUID] = field(default_factory=dict)
+    """every known organisation of the inbox, new files or not: slug -> id"""
     unknown_orgs: list[str] = field(default_factory=list)
     org_errors: list[dict[str, Any]] = field(default_factory=list)
     skipped_already_applied: int = 0
@@ -149,6 +152,7 @@ def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
                     }
                 )
                 continue
+            plan.orgs[slug] = organisation.id
             try:
                 org_options = read_org_settings(folder, options)
             except OrgSettingsError as exc:
@@ -186,14 +190,16 @@ def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
 # --- running it -------------------------------------------------------------------------------
 
 
-def _file_result(org: str, path: Path, summary: Summary) -> dict[str, Any]:
+def _file_result(org: str, path: Path, result: ImportResult) -> dict[str, Any]:
+    summary = result.summary
     return {
         "org": org,
         "file": str(path),
         "status": str(summary.status),
         "run_id": summary.run_id,
-        "exit_code": int(summary.exit_code),
+        "exit_code": int(result.exit_code),
         "report_dir": summary.report_dir,
+        "reports_error": result.reports_error_message(),
     }
 
 
@@ -204,7 +210,7 @@ def import_org_files(
     results = []
     for path in batch.files:
         try:
-            summary = import_file(str(path), batch.slug, batch.options)
+            imported = import_file(str(path), batch.slug, batch.options)
         except Exception as exc:  # a crash outside the import's own handling
             logger.error("%s: %s: import crashed: %s", batch.slug, path.name, type(exc).__name__)
             results.append(
@@ -215,10 +221,11 @@ def import_org_files(
                     "run_id": None,
                     "exit_code": int(ExitCode.FAILED),
                     "report_dir": None,
+                    "reports_error": None,
                 }
             )
             continue
-        result = _file_result(batch.slug, path, summary)
+        result = _file_result(batch.slug, path, imported)
         logger.info("%s: %s: %s", batch.slug, path.name, result["status"])
         results.append(result)
     return results
@@ -242,11 +249,18 @@ def _run_batches(
         return [result for future in futures for result in future.result()]
 
 
-def write_reports_index(engine: Engine, report_dir: Path) -> Path:
-    """Regenerate <report_dir>/index.html from the newest runs of every organisation."""
+def write_reports_index(engine: Engine, report_dir: Path) -> Path | None:
+    """Regenerate <report_dir>/index.html from the newest runs of every organisation.
+
+    None when the folder cannot be written: the runs' own results already say so.
+    """
     with engine.connect() as conn:
         recent = runs.list_runs(conn, None, limit=INDEX_RUNS)
-    return reporting.write_index(Path(report_dir), recent)
+    try:
+        return reporting.write_index(Path(report_dir), recent)
+    except OSError as exc:
+        logging.getLogger(__name__).info("index.html not written: %s", exc)
+        return None
 
 
 def sync_exit_code(files: list[dict[str, Any]], org_errors: list[dict[str, Any]]) -> int:
@@ -282,6 +296,13 @@ def _sync(
         plan.skipped_already_applied,
     )
 
+    # First the missing reports of earlier runs (a kill after a commit, a full disk): an
+    # organisation whose files were all applied has no new file to import, but may have them.
+    recovered = [
+        rewritten
+        for org_id in plan.orgs.values()
+        for rewritten in write_missing_reports(engine, org_id, options.report_dir)
+    ]
     files = _run_batches(plan.batches, concurrency, logger)
     index = write_reports_index(engine, options.report_dir)
     exit_code = sync_exit_code(files, plan.org_errors)
@@ -295,5 +316,15 @@ def _sync(
         "skipped_already_applied": plan.skipped_already_applied,
         "unknown_orgs": plan.unknown_orgs,
         "org_errors": plan.org_errors,
-        "index": str(index),
+        "reports_recovered": [
+            {
+                "run_id": r.run_id,
+                "org": r.org,
+                "report_dir": str(r.run_dir),
+                "error": r.error,
+                "message": r.message(),
+            }
+            for r in recovered
+        ],
+        "index": str(index) if index is not None else None,
     }

@@ -20,7 +20,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import CITEXT, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, CITEXT, JSONB, UUID
 
 from contract import RunStatus
 
@@ -141,10 +141,19 @@ import_run = Table(
     Column("file_errors", JSONB(none_as_null=True), nullable=False),
     Column("report_dir", Text),
     Column("summary", JSONB(none_as_null=True), nullable=False),
+    # The source header, as read (NULL: recorded before migration 0005 kept it).
+    Column("header", ARRAY(Text)),
+    # When the report files were last written; NULL while they are missing.
+    Column("reports_written_at", DateTime(timezone=True)),
     CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
     CheckConstraint("mode IN ('upsert', 'full')", name="mode"),
     Index("ix_import_run_org_id_sha256", "org_id", "sha256"),
     Index("ix_import_run_org_id_started_at", "org_id", text("started_at DESC")),
+    Index(
+        "ix_import_run_org_id_reports_missing",
+        "org_id",
+        postgresql_where=text("reports_written_at IS NULL"),
+    ),
 )
 
 import_issue = Table(
@@ -167,4 +176,24 @@ import_issue = Table(
     Column("severity", Text, nullable=False),
     Column("message", Text, nullable=False),
     CheckConstraint("severity IN ('error', 'warning')", name="severity"),
+)
+
+#: The rejected rows of a run as they came, so that rejected_rows.csv can be written again.
+import_rejected_row = Table(
+    "import_rejected_row",
+    metadata,
+    Column(
+        "run_id",
+        UUID(as_uuid=True),
+        ForeignKey("import_run.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # The row's place in the run's rejected rows (the files sort them by line, stably).
+    Column("position", Integer, primary_key=True),
+    Column("line", BigInteger),
+    # One cell per header column: NULL for a field the row lacks, '' for an empty one.
+    Column("cells", ARRAY(Text), nullable=False),
+    # The fields of a row longer than the header.
+    Column("extra", ARRAY(Text)),
+    Column("errors", Text),
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Final
@@ -126,8 +127,12 @@ def _errors_column_name(header: Sequence[str]) -> str:
 
 
 def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write through a temporary file and rename, so a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write through a temporary file and rename, so a reader never sees half a report.
+
+    The temporary name is the writer's own (process and thread): two writers of the same run's
+    files (an import and a command catching up its missing reports) never share one.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         with tmp.open("wb") as handle:
             write(handle)

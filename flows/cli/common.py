@@ -98,6 +98,11 @@ def build_import_options(options: dict[str, Any]) -> ImportOptions:
     return ImportOptions(report_dir=Path(report_dir), **options)
 
 
+def echo_notice(message: str, *, error: bool = False) -> None:
+    """One line on stderr: `erp-sync: error: ...` for what needs doing, `erp-sync: ...` else."""
+    click.echo(f"erp-sync: {'error: ' if error else ''}{message}", err=True)
+
+
 def print_summary(summary: Summary, *, as_json: bool) -> None:
     """Print a run's summary: the summary.json document, or the short human summary."""
     if as_json:

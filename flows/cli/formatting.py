@@ -134,6 +134,6 @@ def format_sync_result(result: dict[str, Any]) -> str:
     skipped = result["skipped_already_applied"]
     if skipped:
         lines.append(f"{skipped} file(s) already applied before: skipped (use --force to apply)")
-    lines.append(f"index: {result['index']}")
+    lines.append(f"index: {result['index'] or 'not written'}")
     lines.append(f"exit code {result['exit_code']}")
     return "\n".join(lines)

@@ -10,6 +10,7 @@ import click
 from flows.cli.common import (
     UsageError,
     build_import_options,
+    echo_notice,
     import_options,
     open_database,
     print_summary,
@@ -23,7 +24,11 @@ from flows.cli.common import (
 def import_command(file: Path, org_slug: str, as_json: bool, **options: Any) -> int:
     """Import one ERP export FILE for an organisation, as a Prefect flow run.
 
-    Exit codes: 0 succeeded or skipped, 1 partial, 2 usage error, 3 rejected, 4 failed.
+    Exit codes: 0 succeeded or skipped, 1 partial, 2 usage error, 3 rejected, 4 failed,
+    5 applied but the report files could not be written (`erp-sync report RUN_ID --write`).
+
+    The missing report files of the organisation's earlier runs (a kill after the commit, a
+    full disk) are written first, one line on stderr per run.
 
     \b
     Example:
@@ -35,17 +40,24 @@ def import_command(file: Path, org_slug: str, as_json: bool, **options: Any) -> 
         raise UsageError(f"no such file: {file}")
     handle = open_database()
     with handle.engine.connect() as conn:
-        get_org(conn, org_slug)  # unknown organisation: exit 2 before any run starts
+        organisation = get_org(conn, org_slug)  # unknown organisation: exit 2 before any run
     run_options = build_import_options(options)
     from flows.import_flow import import_file
+    from flows.importing import write_missing_reports
+
+    for rewritten in write_missing_reports(handle.engine, organisation.id, run_options.report_dir):
+        echo_notice(rewritten.message(), error=rewritten.error is not None)
 
     if not as_json:
         from flows.progress import enable_terminal_progress
 
         enable_terminal_progress()
-    summary = import_file(str(file), org_slug, run_options)
+    result = import_file(str(file), org_slug, run_options)
     from flows.sync_flow import write_reports_index
 
     write_reports_index(handle.engine, run_options.report_dir)
-    print_summary(summary, as_json=as_json)
-    return summary.exit_code
+    print_summary(result.summary, as_json=as_json)
+    message = result.reports_error_message()
+    if message is not None:
+        echo_notice(message, error=True)
+    return result.exit_code

@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from flows.cli.common import UsageError, build_import_options, import_options, open_database
+from flows.cli.common import (
+    UsageError,
+    build_import_options,
+    echo_notice,
+    import_options,
+    open_database,
+)
 from flows.cli.formatting import format_sync_result
 
 
@@ -24,7 +30,9 @@ def sync_command(inbox: Path, as_json: bool, **options: Any) -> int:
     max_error_rate and max_deactivate_rate for that organisation. The inbox is never modified.
 
     Exit code: the highest of the files' (0 succeeded or skipped, 1 partial, 3 rejected,
-    4 failed), and 2 when a folder names an unknown organisation or has an invalid erp-sync.toml.
+    4 failed, 5 applied but the report files could not be written), and 2 when a folder names
+    an unknown organisation or has an invalid erp-sync.toml. The missing report files of the
+    organisations' earlier runs are written first, one line on stderr per run.
 
     \b
     Example:
@@ -42,6 +50,11 @@ def sync_command(inbox: Path, as_json: bool, **options: Any) -> int:
         enable_terminal_progress()
 
     result = sync_inbox(str(inbox), sync_options)
+    for recovered in result["reports_recovered"]:
+        echo_notice(recovered["message"], error=recovered["error"] is not None)
+    for file in result["files"]:
+        if file["reports_error"]:
+            echo_notice(file["reports_error"], error=True)
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:

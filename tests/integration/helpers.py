@@ -33,4 +33,4 @@ def run_import(
     path.write_bytes(text.encode(encoding))
     opts = ImportOptions(report_dir=tmp_path / "reports", **options)
     ctx = importing.new_run(org, path, opts)
-    return importing.run_import(engine, ctx).to_json_dict()
+    return importing.run_import(engine, ctx).summary.to_json_dict()

@@ -11,7 +11,14 @@ from loaders import schema
 from loaders.engine import create_db_engine
 from loaders.tables import metadata
 
-TABLES = {"org", "customer", "customer_contact", "import_run", "import_issue"}
+TABLES = {
+    "org",
+    "customer",
+    "customer_contact",
+    "import_run",
+    "import_issue",
+    "import_rejected_row",
+}
 
 
 def _tables(engine: sa.Engine) -> set[str]:
@@ -205,3 +212,36 @@ def test_a_latin1_database_with_only_ascii_keys_upgrades_without_normalising(
     finally:
         engine.dispose()
         drop_database(pg_admin_url, url)
+
+
+# --- 0005: what the report files are written from ---------------------------------------------
+
+
+def test_runs_recorded_before_0005_are_marked_written_and_have_no_stored_header(
+    empty_db_url: str,
+) -> None:
+    engine = create_db_engine(empty_db_url)
+    schema.upgrade(engine, "0004")
+    with engine.begin() as conn:
+        org_id = conn.execute(
+            sa.text("INSERT INTO org (slug, name) VALUES ('acme', 'acme') RETURNING id")
+        ).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO import_run (org_id, source, sha256, mode, dry_run, status, "
+                "started_at, finished_at, issues_by_code, file_errors, summary) VALUES "
+                "(:org, 'a.csv', 'x', 'upsert', false, 'partial', now(), now(), '{}', '[]', '{}')"
+            ),
+            {"org": org_id},
+        )
+
+    schema.upgrade(engine)
+
+    with engine.connect() as conn:
+        written, header = conn.execute(
+            sa.text("SELECT reports_written_at, header FROM import_run")
+        ).one()
+    assert written is not None and header is None
+    schema.downgrade(engine, "0004")
+    assert "import_rejected_row" not in _tables(engine)
+    engine.dispose()
