@@ -464,16 +464,16 @@ WORKER = """
 import json, sys
 from pathlib import Path
 from flows.importing import ImportOptions, new_run, run_import
-from loaders import database
+from loaders.engine import create_db_engine
 from loaders.orgs import get_org
 
-engine = database.create_db_engine(sys.argv[1])
+engine = create_db_engine(sys.argv[1])
 path, report_dir = Path(sys.argv[2]), Path(sys.argv[3])
 print("ready", flush=True)
 for line in sys.stdin:
     with engine.connect() as conn:
         org = get_org(conn, line.strip())
-    summary = run_import(engine, new_run(org, path, ImportOptions(report_dir=report_dir)))
+    summary = run_import(engine, new_run(org, path, ImportOptions(report_dir=report_dir))).summary
     print(json.dumps({"status": str(summary.status), "run_id": summary.run_id}), flush=True)
 """
 
