@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import PurePath
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from contract import APPLIED_STATUSES, Summary
+from loaders.exceptions import AmbiguousRunIdError
 from loaders.staging import copy_frame
 from loaders.tables import import_run, org
 
@@ -103,19 +105,34 @@ def list_runs(conn: Connection, org_slug: str | None = None, limit: int = 20) ->
     return [Summary.model_validate(row.summary) for row in conn.execute(stmt)]
 
 
+#: Runs named at most when a run id prefix matches several.
+AMBIGUOUS_SHOWN = 10
+
+
 def get_run(conn: Connection, run_id: str) -> Summary | None:
-    """One run's summary by id (a unique prefix of the id is enough), or None."""
+    """One run's summary by id or a unique prefix of it; None when no run matches.
+
+    Raises AmbiguousRunIdError, naming the runs, when the prefix matches more than one.
+    """
     try:
         exact = uuid.UUID(run_id)
     except ValueError:
         exact = None
     if exact is not None:
         stmt = sa.select(import_run.c.summary).where(import_run.c.id == exact)
-    else:
-        stmt = (
-            sa.select(import_run.c.summary)
-            .where(sa.cast(import_run.c.id, sa.Text).startswith(run_id.lower()))
-            .limit(2)
-        )
+        row = conn.execute(stmt).first()
+        return Summary.model_validate(row.summary) if row is not None else None
+    stmt = (
+        sa.select(import_run.c.id, import_run.c.source, import_run.c.summary, org.c.slug)
+        .select_from(import_run.join(org, org.c.id == import_run.c.org_id))
+        .where(sa.cast(import_run.c.id, sa.Text).startswith(run_id.lower(), autoescape=True))
+        .order_by(import_run.c.started_at.desc())
+        .limit(AMBIGUOUS_SHOWN + 1)
+    )
     rows = conn.execute(stmt).all()
-    return Summary.model_validate(rows[0].summary) if len(rows) == 1 else None
+    if not rows:
+        return None
+    if len(rows) == 1:
+        return Summary.model_validate(rows[0].summary)
+    candidates = [(str(r.id), r.slug, PurePath(r.source).name) for r in rows[:AMBIGUOUS_SHOWN]]
+    raise AmbiguousRunIdError(run_id, candidates, more=len(rows) > AMBIGUOUS_SHOWN)
