@@ -696,7 +696,7 @@ def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> I
                 file_errors=loaded.file_errors,
             )
     except Exception as exc:  # an infrastructure failure: the transaction applied nothing
-        log.error("import failed: %s", type(exc).__name__)
+        log.info("import failed: %s", type(exc).__name__)  # the summary says it, in one line
         summary = record_failure(engine, ctx, export, issues, validated, exc)
     rejected_rows = validated.rejected_rows if validated is not None else None
     return steps.report(engine, Outcome(summary, issues, export, rejected_rows))

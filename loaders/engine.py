@@ -7,16 +7,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from loaders.exceptions import DatabaseUnavailableError
+from loaders.exceptions import DatabaseUnavailableError, DatabaseUrlError
 
 
 def sqlalchemy_url(url: str) -> str:
     """The SQLAlchemy URL (psycopg 3 driver) for a postgresql:// URL."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (ValueError, sa.exc.ArgumentError) as exc:
+        # Not the parser's words: they may quote a part of the URL, and so its password.
+        raise DatabaseUrlError(
+            f"DATABASE_URL is not a valid URL ({redacted(url)}): write it as "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (the port a number)"
+        ) from exc
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername != "postgresql+psycopg":
-        raise DatabaseUnavailableError(
+        raise DatabaseUrlError(
             f"DATABASE_URL must be a postgresql:// URL, not {parsed.drivername}://"
         )
     return parsed.render_as_string(hide_password=False)
@@ -27,7 +34,7 @@ def redacted(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL is shown without anything after the scheme
-        return url.split("://", 1)[0] + "://…"
+        return url.split("://", 1)[0] + "://…" if "://" in url else "…"
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:

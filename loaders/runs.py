@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 import polars as pl
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from contract import APPLIED_STATUSES, ISSUE_COLUMNS, Summary
 from contract.frames import ISSUE_SCHEMA
+from loaders.exceptions import AmbiguousRunIdError
 from loaders.staging import copy_frame
 from loaders.tables import import_issue, import_rejected_row, import_run, org
 
@@ -260,24 +262,32 @@ def summary_of(document: Mapping[str, Any]) -> Summary:
     return Summary.model_validate({**document, "issues_by_code": ordered})
 
 
+#: Runs named at most when a run id prefix matches several.
+AMBIGUOUS_SHOWN = 10
+
+
 def find_run_id(conn: Connection, run_id: str) -> uuid.UUID | None:
-    """The id of the run named by run_id or by a unique prefix of it, or None."""
+    """The id of the run named by run_id or by a unique prefix of it; None when no run matches.
+
+    Raises AmbiguousRunIdError, naming the runs, when the prefix matches more than one.
+    """
     try:
         return conn.execute(
             sa.select(import_run.c.id).where(import_run.c.id == uuid.UUID(run_id))
         ).scalar()
     except ValueError:
         pass
-    ids = (
-        conn.execute(
-            sa.select(import_run.c.id)
-            .where(sa.cast(import_run.c.id, sa.Text).startswith(run_id.lower()))
-            .limit(2)
-        )
-        .scalars()
-        .all()
-    )
-    return ids[0] if len(ids) == 1 else None
+    rows = conn.execute(
+        sa.select(import_run.c.id, import_run.c.source, org.c.slug)
+        .select_from(import_run.join(org, org.c.id == import_run.c.org_id))
+        .where(sa.cast(import_run.c.id, sa.Text).startswith(run_id.lower(), autoescape=True))
+        .order_by(import_run.c.started_at.desc())
+        .limit(AMBIGUOUS_SHOWN + 1)
+    ).all()
+    if len(rows) > 1:
+        candidates = [(str(r.id), r.slug, PurePath(r.source).name) for r in rows[:AMBIGUOUS_SHOWN]]
+        raise AmbiguousRunIdError(run_id, candidates, more=len(rows) > AMBIGUOUS_SHOWN)
+    return rows[0].id if rows else None
 
 
 def list_runs(conn: Connection, org_slug: str | None = None, limit: int = 20) -> list[Summary]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 import click
 
-from flows.cli.common import UsageError
+from flows.cli.common import CommandFailedError, UsageError, one_line
 from flows.cli.db import db
 from flows.cli.demo import demo_command
 from flows.cli.imports import import_command
@@ -49,10 +50,14 @@ cli.add_command(demo_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the CLI: usage errors and known failures exit with one line, never a traceback."""
-    _configure_logging()
+    """Run the CLI: usage errors and known failures exit with one line, never a traceback.
+
+    A traceback is shown only with ERP_SYNC_LOG_LEVEL=DEBUG.
+    """
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        result = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        _configure_logging(serving=_command_of(args) == "serve")
+        result = cli.main(args=args, standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click's usage errors and aborts too
@@ -78,44 +83,147 @@ def _exit_on_error(exc: Exception) -> NoReturn:
         _fail(f"{exc.format_message()}{hint}", ExitCode.USAGE)
     if isinstance(exc, click.Abort):
         _fail("aborted", ExitCode.FAILED)
+    # Everything below may have a traceback worth seeing, but only when asked for.
+    logging.getLogger("flows.cli").debug("the command failed", exc_info=exc)
     code = _error_exit_code(exc)
-    if code is None:
-        logging.getLogger("erp_sync").exception("erp-sync crashed")
-        _fail(f"unexpected failure: {type(exc).__name__}: {exc}", ExitCode.FAILED)
-    _fail(str(exc), code)
+    if code is not None:
+        _fail(str(exc), code)
+    if _is_invalid_settings(exc):
+        _fail(_invalid_settings_message(exc), ExitCode.USAGE)
+    if _is_prefect_server_timeout(exc):
+        _fail(
+            "the local Prefect server did not start in time: set PREFECT_API_URL to a running "
+            "Prefect server (`prefect server start`), or run the command again when the machine "
+            "is less busy",
+            ExitCode.FAILED,
+        )
+    _fail(
+        f"unexpected failure: {type(exc).__name__}: {_shortened(one_line(exc))}; "
+        "rerun with ERP_SYNC_LOG_LEVEL=DEBUG for the details",
+        ExitCode.FAILED,
+    )
 
 
 def _error_exit_code(exc: BaseException) -> int | None:
     """The contract's exit code for an error a user can act on, or None for a crash."""
     from contract import ExitCode
     from loaders.exceptions import (
+        AmbiguousRunIdError,
         DatabaseUnavailableError,
+        DatabaseUrlError,
         OrganisationNotFoundError,
         SchemaBehindError,
     )
 
-    if isinstance(exc, UsageError | SchemaBehindError | OrganisationNotFoundError):
+    usage = (
+        UsageError,
+        SchemaBehindError,
+        OrganisationNotFoundError,
+        DatabaseUrlError,
+        AmbiguousRunIdError,
+    )
+    if isinstance(exc, usage):
         return ExitCode.USAGE
-    if isinstance(exc, DatabaseUnavailableError):
+    if isinstance(exc, DatabaseUnavailableError | CommandFailedError):
         return ExitCode.FAILED
     return None
 
 
+def _is_invalid_settings(exc: BaseException) -> bool:
+    from pydantic import ValidationError
+
+    return isinstance(exc, ValidationError) and exc.title == "Settings"
+
+
+def _invalid_settings_message(exc: BaseException) -> str:
+    """Which ERP_SYNC_ variables are invalid and why, without their values."""
+    from pydantic import ValidationError
+
+    assert isinstance(exc, ValidationError)
+    problems = [
+        f"ERP_SYNC_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+        for error in exc.errors(include_input=False)
+    ]
+    return "invalid setting " + "; ".join(problems)
+
+
+#: How Prefect says that its temporary (ephemeral) API server did not answer in time; it raises
+#: a plain RuntimeError (prefect/server/api/server.py, SubprocessASGIServer.start).
+_PREFECT_SERVER_TIMEOUT = "Timed out while attempting to connect to ephemeral Prefect API server"
+
+
+def _is_prefect_server_timeout(exc: BaseException) -> bool:
+    """True when exc, or an exception it was raised from, is Prefect's start-up timeout."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # a short chain: never loop on a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, RuntimeError) and str(seen).startswith(_PREFECT_SERVER_TIMEOUT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _shortened(text: str, width: int = 300) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# An address, but not the user@host of a URL (after "//") or a masked "***@host".
+_EMAIL = re.compile(r"(?<![\w.+/*-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+
+
+def _redacted(message: str) -> str:
+    """The message without email addresses or the password of DATABASE_URL (a last safety net:
+    the messages are written not to hold them)."""
+    password = _database_password()
+    if password:  # as a word of its own: a password "postgres" must not eat "postgresql://"
+        message = re.sub(rf"(?<!\w){re.escape(password)}(?!\w)", "***", message)
+    return _EMAIL.sub("<email>", message)
+
+
+def _database_password() -> str | None:
+    url = os.environ.get("DATABASE_URL")
+    if not url or "@" not in url:
+        return None
+    credentials = url.split("://", 1)[-1].rsplit("@", 1)[0]
+    if ":" not in credentials:
+        return None
+    password = credentials.split(":", 1)[1]
+    return password or None
+
+
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"erp-sync: error: {message}", err=True)
+    click.echo(f"erp-sync: error: {_redacted(message)}", err=True)
     sys.exit(code)
 
 
-def _configure_logging() -> None:
-    """Warnings from libraries, our own loggers at ERP_SYNC_LOG_LEVEL, all on stderr."""
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _command_of(args: Sequence[str]) -> str | None:
+    """The command a command line names (its first word that is not an option)."""
+    return next((arg for arg in args if not arg.startswith("-")), None)
+
+
+def _configure_logging(*, serving: bool = False) -> None:
+    """Warnings from libraries, our own loggers at ERP_SYNC_LOG_LEVEL, all on stderr.
+
+    Prefect's task and flow engines log every failure with its traceback (at ERROR) on the
+    console. A command reports a failure itself, in one line, so Prefect's console shows only
+    CRITICAL unless ERP_SYNC_LOG_LEVEL=DEBUG, or the command is `serve`, whose console is the
+    log of the runs it serves. The Prefect API (its UI) still receives every run's logs.
+    """
     import warnings
 
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    # Prefect reads these at import: keep its console to warnings (the run logs still reach the
-    # Prefect API at INFO) and its temporary server from phoning home.
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     level = get_settings().log_level.upper()
+    if level not in _LEVELS:
+        raise UsageError(f"ERP_SYNC_LOG_LEVEL must be one of {', '.join(_LEVELS)}, not {level!r}")
+    # Prefect reads these at import (the commands import it after this), and they reach its
+    # temporary server's process too. A value the user set is kept.
+    console = "WARNING" if level == "DEBUG" or serving else "CRITICAL"
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", console)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in ("flows", "loaders", "validators"):

@@ -22,6 +22,23 @@ class UsageError(Exception):
     """A mistake in how erp-sync was called: exit 2 with a one-line message."""
 
 
+class CommandFailedError(Exception):
+    """A known failure that the message explains (exit 4 with a one-line message)."""
+
+
+def one_line(exc: BaseException, *, joined: bool = False) -> str:
+    """The message of exc on one line: its first line, or (joined) all its lines joined by '; '."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if not joined:
+        return lines[0]
+    text = lines[0]
+    for line in lines[1:]:
+        text += (" " if text.endswith(":") else "; ") + line
+    return text
+
+
 def open_database(*, check_schema: bool = True) -> Database:
     """The database of this process's settings (embedded or DATABASE_URL), opened once."""
     from flows.runtime import open_database as open_settings_database

@@ -16,6 +16,8 @@ WARNING_WIDTH = 60
 
 def format_summary(summary: Summary) -> str:
     """The short human summary of a run (figures only: no emails, phones or values)."""
+    if summary.status == RunStatus.FAILED:
+        return format_failed_run(summary)
     rows, customers, contacts = summary.rows, summary.customers, summary.contacts
     dry = " (dry run: nothing changed)" if summary.dry_run else ""
     lines = [
@@ -50,6 +52,27 @@ def format_summary(summary: Summary) -> str:
         lines.append(f"  warning    ... and {hidden} more (every one is in errors.csv)")
     lines.append(f"  reports    {summary.report_dir}")
     return "\n".join(lines)
+
+
+#: The failures of a database that went away (or never answered): what `failed` mostly means.
+_DATABASE_FAILURES = ("OperationalError", "InterfaceError", "DatabaseUnavailableError")
+
+
+def format_failed_run(summary: Summary) -> str:
+    """A failed run in one line: that it failed, why, and what to do."""
+    reason = " ".join(e.message for e in summary.file_errors) or "no reason recorded"
+    if reason.startswith(_DATABASE_FAILURES):
+        advice = "check that the database answers, then run the import again"
+    else:
+        advice = (
+            "run the import again; if it fails again, rerun with ERP_SYNC_LOG_LEVEL=DEBUG "
+            "for the details"
+        )
+    return (
+        f"{summary.org}: {Path(summary.source).name}: FAILED  run {summary.run_id}: "
+        f"{_shortened(reason, 200)}; nothing was applied: {advice} "
+        f"(reports: {summary.report_dir})"
+    )
 
 
 def _shortened(text: str, width: int) -> str:
