@@ -18,7 +18,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from loaders import database as db
+from loaders import schema
+from loaders.engine import create_db_engine
 from loaders.orgs import add_org
 from tests.conftest import create_fresh_database, drop_database
 from tests.e2e.cli import (
@@ -79,8 +80,8 @@ def test_migrating_to_an_unknown_revision_is_a_usage_error_naming_it(
 def test_a_migration_that_refuses_is_one_line_naming_the_colliding_customer_numbers(
     empty_db_url: str, prefect_api: str, tmp_path: Path
 ) -> None:
-    engine = db.create_db_engine(empty_db_url, poolclass=sa.pool.NullPool)
-    db.upgrade(engine, "0003")
+    engine = create_db_engine(empty_db_url, poolclass=sa.pool.NullPool)
+    schema.upgrade(engine, "0003")
     with engine.begin() as conn:
         organisation = add_org(conn, "collide")
         for number in ("K-1", "K\u200b-1"):  # equal without the zero-width space: 0004 refuses
@@ -97,7 +98,7 @@ def test_a_migration_that_refuses_is_one_line_naming_the_colliding_customer_numb
 
     line = assert_one_line(result, 4, "migration 0004", "K-1", "collide")
     assert "run the upgrade again" in line
-    assert db.current_revision(engine) == "0003"
+    assert schema.current_revision(engine) == "0003"
     engine.dispose()
 
 
@@ -213,7 +214,7 @@ def lost_db_url(pg_admin_url: str, pg_template: str) -> Iterator[str]:
 def test_a_database_lost_after_the_loads_retries_is_one_line_exit_4_and_a_failed_run(
     lost_db_url: str, prefect_api: str, tmp_path: Path
 ) -> None:
-    engine = db.create_db_engine(lost_db_url, poolclass=sa.pool.NullPool)
+    engine = create_db_engine(lost_db_url, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         add_org(conn, "lost")
     env = CliEnv(
