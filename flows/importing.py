@@ -40,12 +40,14 @@ from contract import (
 )
 from contract.frames import empty_issues
 from flows.progress import progress
-from flows.reading import RawExport, ReadError, read_export
+from flows.reading import RawExport, ReadError, ReadOptions, read_export
 from loaders import runs, upsert
 from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
 from loaders.upsert import LoadCounts
 from validators import Validated, resolve_header, validate_rows
+from validators.mapping import map_export
+from validators.profiles import DEFAULT_PROFILE, Profile, default_profile, load_profile
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,16 @@ class ImportOptions(BaseModel):
     max_deactivate_rate: float | None = Field(
         default=None, ge=0, le=1, description="full mode: refuse above this deactivation rate"
     )
+    profile: str = Field(
+        default=DEFAULT_PROFILE,
+        description="the source profile: a shipped profile's name or the path of a .toml file",
+    )
+    contacts: Path | None = Field(
+        default=None, description="the contacts file of a two-file export (import only)"
+    )
+    strict_header: bool = Field(
+        default=False, description="refuse a file that lost a column the last applied file had"
+    )
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,8 @@ class RunContext:
     source: Path
     options: ImportOptions
     started_at: datetime
+    profile: Profile = field(default_factory=default_profile)
+    """the loaded source profile of `options.profile`"""
 
     @property
     def run_dir(self) -> Path:
@@ -151,9 +165,25 @@ def file_sha256(path: Path) -> str:
 
 
 def new_run(org: Organisation, source: Path, options: ImportOptions) -> RunContext:
-    """Start one run: a new id and its start time."""
+    """Start one run: a new id, its start time and its source profile (ProfileError if bad)."""
     return RunContext(
-        run_id=str(uuid.uuid4()), org=org, source=source, options=options, started_at=_now()
+        run_id=str(uuid.uuid4()),
+        org=org,
+        source=source,
+        options=options,
+        started_at=_now(),
+        profile=load_profile(options.profile),
+    )
+
+
+def read_options(profile: Profile) -> ReadOptions:
+    """The reader's options of a profile's file options."""
+    file = profile.file
+    return ReadOptions(
+        encoding=file.encoding,
+        delimiter=file.delimiter,
+        skip_lines=file.skip_lines,
+        skip_lines_starting_with=file.skip_lines_starting_with,
     )
 
 
@@ -218,6 +248,7 @@ def summarise(
         file_errors=list(file_errors),
         warnings=[f"unknown column {name!r} ignored" for name in unknown],
         report_dir=str(ctx.run_dir),
+        profile=None if ctx.profile.is_default else ctx.profile.name,
     )
 
 
@@ -267,7 +298,7 @@ def read_step(ctx: RunContext) -> RawExport | Rejected:
     """Read and decode the file, or say why it cannot be read."""
     progress(f"{ctx.org.slug}: reading {ctx.source.name}")
     try:
-        raw = read_export(ctx.source)
+        raw = read_export(ctx.source, read_options(ctx.profile))
     except ReadError as exc:
         return Rejected(file_errors=(FileError(code=exc.code, message=exc.message),))
     progress(f"{ctx.org.slug}: read {raw.rows.height:,} rows ({raw.encoding})")
@@ -278,10 +309,20 @@ def validate_step(ctx: RunContext, raw: RawExport) -> Validated | Rejected:
     """Check the header and every row; refuse the file when its header or error budget fails."""
     if not raw.header:
         return _no_rows()  # an empty file changes nothing
-    header = resolve_header(raw.header)
-    if header.file_errors:
-        return Rejected(file_errors=tuple(header.file_errors), issues=header.issues)
-    validated = validate_rows(raw.rows, header)
+    if ctx.profile.is_default:
+        header = resolve_header(raw.header)
+        if header.file_errors:
+            return Rejected(file_errors=tuple(header.file_errors), issues=header.issues)
+        validated = validate_rows(raw.rows, header)
+    else:
+        mapped = map_export(raw.rows, raw.header, ctx.profile)
+        if mapped.header.file_errors:
+            return Rejected(
+                file_errors=tuple(mapped.header.file_errors), issues=mapped.header.issues
+            )
+        validated = validate_rows(
+            mapped.rows, mapped.header, prior=mapped.prior, shadow=mapped.shadow
+        )
     progress(
         f"{ctx.org.slug}: validated {validated.rows_valid:,} rows, "
         f"rejected {validated.rows_rejected:,}"
