@@ -470,3 +470,154 @@ def coverage(source_header: Sequence[str], profile: Profile) -> tuple[float, boo
                 present.add(column)
     required = all(c in present for c in REQUIRED_COLUMNS)
     return len(header.used) / len(header.positions), required
+
+
+def map_pair(
+    customers: pl.DataFrame,
+    customers_header: Sequence[str],
+    contacts: pl.DataFrame,
+    contacts_header: Sequence[str],
+    profile: Profile,
+    contacts_name: str,
+) -> Mapped:
+    """Map a two-file export (customers, contacts) onto one frame of the contract's columns.
+
+    The contacts file's rows follow the customers file's, their cells placed after the
+    customers file's (`c{width}`...), with `_file` naming the contacts file so that their
+    issues name it. A contact row takes its customer's columns from the customers file (findings
+    on them are the customer row's); a contact whose customer number is not in the customers
+    file is an `unknown_customer` error of the contacts file.
+    """
+    assert profile.contacts is not None
+    first = map_export(customers, customers_header, profile)
+    width_a = len(customers_header)
+    width_b = len(contacts_header)
+    header_b = _Header(contacts_header)
+    labels_b = source_labels(
+        contacts_header, profile.model_copy(update={"columns": {}})
+    )
+    values_b, problems_b = _evaluate(
+        profile.contacts.columns, contacts, header_b, profile, labels_b
+    )
+    errors = list(first.header.file_errors)
+    for column in (KEY, "contact_email"):
+        if column not in values_b:
+            errors.append(
+                FileError(
+                    code=FileErrorCode.MISSING_COLUMN,
+                    message=f"{contacts_name}: column '{column}' is missing: the header has "
+                    f"no '{' or '.join(profile.contacts.columns[column].headers)}'"
+                    if column in profile.contacts.columns
+                    else f"{contacts_name}: the profile maps no {column} for the contacts file",
+                )
+            )
+    unknown_b, unknown_issues_b = _unknown_issues(header_b)
+    unknown_issues_b = unknown_issues_b.with_columns(
+        message=pl.format("{}: {}", pl.lit(contacts_name), pl.col("message"))
+    )
+    if errors:
+        return Mapped(
+            rows=first.rows,
+            header=HeaderMap(
+                columns=first.header.columns,
+                unknown=first.header.unknown,
+                file_errors=errors,
+                issues=pl.concat([first.header.issues, unknown_issues_b]),
+                source_width=width_a,
+            ),
+        )
+    canonical = first.header.columns  # column -> index in first.rows
+    a_values = {c: first.rows.get_column(f"c{i}") for c, i in canonical.items()}
+    keys_b = values_b[KEY].str.strip_chars()
+    customer_columns = [c for c in CUSTOMER_COLUMNS if c in a_values and c != KEY]
+    companies = (
+        pl.DataFrame({KEY: a_values[KEY].str.strip_chars()})
+        .with_columns(**{c: a_values[c] for c in customer_columns}, _found=pl.lit(True))
+        .filter(pl.col(KEY).is_not_null())
+        .unique(KEY, keep="last", maintain_order=True)
+    )
+    joined = pl.DataFrame({KEY: keys_b}).join(
+        companies, on=KEY, how="left", maintain_order="left"
+    )
+    orphan = joined.get_column("_found").is_null() & (keys_b.fill_null("") != "")
+    height_a = customers.height
+    columns_order = [c for c in ALL_COLUMNS if c in a_values or c in values_b]
+
+    def none(n: int, name: str) -> pl.Series:
+        return pl.Series(name, [None] * n, dtype=pl.String)
+
+    combined: dict[str, pl.Series] = {}
+    for column in columns_order:
+        top = a_values.get(column, none(height_a, column))
+        if column == KEY:
+            bottom = values_b[KEY]
+        elif column in customer_columns:
+            bottom = joined.get_column(column)
+        else:
+            bottom = values_b.get(column, none(contacts.height, column))
+        combined[column] = pl.concat([top.cast(pl.String), bottom.cast(pl.String)]).rename(column)
+    if profile.phones == "e164" and "contact_phone" in values_b:
+        countries = combined.get("billing_country")
+        phones, warnings = normalise_phones(
+            combined["contact_phone"].slice(height_a),
+            countries.slice(height_a) if countries is not None else None,
+        )
+        combined["contact_phone"] = pl.concat(
+            [combined["contact_phone"].slice(0, height_a), phones]
+        )
+        problems_b.append(warnings)
+
+    source_a = customers.select(pl.all())
+    source_b = contacts.rename({f"c{i}": f"c{width_a + i}" for i in range(width_b)}).with_columns(
+        (pl.col("_nfields") - width_b + width_a).cast(pl.Int32).alias("_nfields"),
+        pl.lit(contacts_name).alias("_file"),
+    )
+    rows = pl.concat(
+        [source_a.with_columns(pl.lit(None, dtype=pl.String).alias("_file")), source_b],
+        how="diagonal_relaxed",
+    )
+    base = width_a + width_b
+    rows = rows.with_columns(
+        combined[column].alias(f"c{base + i}") for i, column in enumerate(columns_order)
+    )
+    labels = dict(first.header.labels)
+    for column, label in labels_b.items():
+        if label and column not in labels:
+            labels[column] = label
+    offset = pl.col("_row") + height_a
+    prior_parts = [first.prior]
+    prior_parts += [
+        p.select(list(ROW_ISSUE_SCHEMA)).cast(ROW_ISSUE_SCHEMA).with_columns(offset.cast(pl.UInt32))
+        for p in problems_b
+    ]
+    orphans = pl.DataFrame({"_row": orphan.arg_true().cast(pl.UInt32)}).with_columns(
+        (pl.col("_row") + height_a).cast(pl.UInt32),
+        column=pl.lit(KEY),
+        value=keys_b.filter(orphan),
+        code=pl.lit(str(IssueCode.UNKNOWN_CUSTOMER)),
+        message=pl.format(
+            "customer '{}' of this contact is not in the customers file", keys_b.filter(orphan)
+        ),
+    )
+    prior_parts.append(orphans.select(list(ROW_ISSUE_SCHEMA)))
+    prior = pl.concat([p.cast(ROW_ISSUE_SCHEMA) for p in prior_parts])
+    contact_rows = pl.Series("_row", range(height_a, height_a + contacts.height), pl.UInt32)
+    shadow = pl.concat(
+        [
+            first.shadow,
+            prior.select("_row", "column"),
+            pl.DataFrame({"_row": contact_rows}).join(
+                pl.DataFrame({"column": [*customer_columns]}, schema={"column": pl.String}),
+                how="cross",
+            ),
+        ]
+    ).unique(maintain_order=True)
+    header = HeaderMap(
+        columns={column: base + i for i, column in enumerate(columns_order)},
+        unknown=[*first.header.unknown, *((width_a + i, n) for i, n in unknown_b)],
+        file_errors=[],
+        issues=pl.concat([first.header.issues, unknown_issues_b]),
+        source_width=width_a,
+        labels=labels,
+    )
+    return Mapped(rows=rows, header=header, prior=prior, shadow=shadow)

@@ -110,6 +110,7 @@ def validate_rows(
                 realign(pl.Series("_row", range(rows.height), pl.UInt32), lengths),
                 "_line",
                 "_nfields",
+                *(["_file"] if "_file" in rows.columns else []),
             ),
             norm,
             raw.select(pl.all().name.prefix("raw:")),
@@ -604,6 +605,14 @@ def _finish_issues(issues: pl.DataFrame, frame: pl.DataFrame, header: HeaderMap)
         .select(*ISSUE_SCHEMA, "_row")
         .cast({name: dtype for name, dtype in ISSUE_SCHEMA.items()})
     )
+    if "_file" in frame.columns:
+        # a row of a second file (the contacts of a two-file export): its issues name the file
+        named = frame.get_column("_file").gather(finished.get_column("_row"))
+        finished = finished.with_columns(
+            message=pl.when(named.is_not_null())
+            .then(pl.format("{} line {}: {}", named, pl.col("line"), pl.col("message")))
+            .otherwise(pl.col("message"))
+        )
     if header.labels:
         # one source column feeding two contract columns (DATEV's E-Mail: email and the
         # contact's) would report its one mistake twice

@@ -1,0 +1,234 @@
+"""Source profiles end to end: each shipped sample imports through `erp-sync import --profile`.
+
+Per profile: the expected customers, contacts, normalised values and issues; the rejected
+rows, fixed, re-import with the same profile.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from tests.e2e.cli import CliEnv, run_cli
+from tests.e2e.test_cli_contract import (  # noqa: F401 - fixtures
+    contacts_of,
+    customers_of,
+    env,
+    errors_of,
+    import_file,
+    org,
+)
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "profiles"
+
+
+def sample(name: str, tmp_path: Path) -> Path:
+    """The profile's sample export, copied into the test's folder."""
+    (found,) = sorted((SAMPLES / name).glob("*.csv"))
+    return Path(shutil.copy(found, tmp_path / found.name))
+
+
+def fix_rejected(run_dir: Path, replacements: dict[str, str], encoding: str = "utf-8") -> str:
+    """rejected_rows.csv without its errors column, with the mistakes replaced."""
+    text = (run_dir / "rejected_rows.csv").read_text(encoding="utf-8")
+    for old, new in replacements.items():
+        assert old in text, (old, text)
+        text = text.replace(old, new)
+    delimiter = ";" if text.split("\n", 1)[0].count(";") else ","
+    lines = [line.rsplit(delimiter, 1)[0] for line in text.splitlines() if line]
+    return "\n".join(lines) + "\n"
+
+
+def test_the_sap_sample_imports_with_its_keys_languages_names_and_phones(
+    env: CliEnv, org: str, engine: Engine, tmp_path: Path
+) -> None:
+    done = import_file(env, sample("sap", tmp_path), org, "--profile", "sap")
+    assert done.code == 1, done
+    summary = done.summary
+    assert summary["profile"] == "sap"
+    assert summary["encoding"] == "windows-1252"
+    assert summary["rows"] == {"read": 8, "valid": 6, "rejected": 2}
+    stored = customers_of(engine, org)
+    assert sorted(stored) == ["0000100001", "0000100002", "0000100003", "0000100004", "0000100007"]
+    mueller = stored["0000100001"]
+    assert mueller["name"] == "Müller Maschinenbau GmbH & Co. KG"
+    assert mueller["default_language"] == "de"
+    assert mueller["billing_address"] == {
+        "street": "Industriestraße 12",
+        "city": "München",
+        "postal_code": "80331",
+        "country": "DE",
+    }
+    contacts = contacts_of(engine, org, "0000100001")
+    assert contacts["anna.huber@mueller-mb.de"]["name"] == "Anna Huber"
+    assert contacts["anna.huber@mueller-mb.de"]["phone"] == "+49891234567"
+    assert contacts["anna.huber@mueller-mb.de"]["is_primary"] is True
+    assert contacts["peter.schmid@mueller-mb.de"]["is_primary"] is False
+    assert stored["0000100002"]["default_language"] == "fr"
+    assert contacts_of(engine, org, "0000100002")["marie.dupont@dupont-ind.fr"]["phone"] == (
+        "+33142685300"
+    )
+    # a phone that is no number is kept as given, with a warning
+    smith = contacts_of(engine, org, "0000100004")["john.smith@acme-trading.co.uk"]
+    assert smith["phone"] == "bitte zurückrufen"
+
+    issues = errors_of(done.run_dir)
+    by_code = {(e["line"], e["code"]): e for e in issues}
+    assert by_code[("7", "language")]["column"] == "SPRAS"
+    assert by_code[("7", "language")]["value"] == "Z"
+    assert "SPRAS" in by_code[("7", "language")]["message"]
+    assert by_code[("8", "email")]["column"] == "SMTP_ADDR_P"
+    assert by_code[("6", "phone")]["severity"] == "warning"
+
+    # the rejected rows keep SAP's layout and re-import with the profile once fixed
+    rejected = (done.run_dir / "rejected_rows.csv").read_text(encoding="utf-8")
+    assert rejected.startswith("KUNNR;NAME1;NAME2;SMTP_ADDR;WAERS;SPRAS;")
+    fixed = fix_rejected(
+        done.run_dir, {";Z;": ";I;", "erik.larsson@nordicsupplies;": "erik.larsson@nordicsupplies.se;"}
+    )
+    again = import_file(
+        env, write_text(tmp_path / "fixed.csv", fixed), org, "--profile", "sap"
+    )
+    assert again.code == 0, again
+    stored = customers_of(engine, org)
+    assert stored["0000100005"]["default_language"] == "it"
+    assert stored["0000100006"]["default_language"] == "sv"
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_datev_sample_skips_its_extf_line_and_reads_windows_1252(
+    env: CliEnv, org: str, engine: Engine, tmp_path: Path
+) -> None:
+    done = import_file(env, sample("datev", tmp_path), org, "--profile", "datev")
+    assert done.code == 1, done
+    assert done.summary["rows"] == {"read": 7, "valid": 5, "rejected": 2}
+    stored = customers_of(engine, org)
+    assert sorted(stored) == ["10001", "10002", "10003", "10004", "10006"]
+    assert stored["10001"]["name"] == "Bäckerei Schäfer GmbH"
+    assert stored["10002"]["name"] == "Jürgen Weiß"  # a person: first and last name
+    assert stored["10004"]["default_language"] == "it"
+    assert stored["10006"]["default_language"] == "en"
+    # the customer's own e-mail and phone are its primary contact
+    primary = contacts_of(engine, org, "10001")["info@baeckerei-schaefer.de"]
+    assert primary["is_primary"] is True
+    assert primary["phone"] == "+49711123456"
+    assert contacts_of(engine, org, "10003") == {}  # no e-mail, no contact
+    issues = errors_of(done.run_dir)
+    # lines are the file's own: the EXTF line is line 1, the header line 2
+    assert {(e["line"], e["code"], e["column"]) for e in issues if e["severity"] == "error"} == {
+        ("7", "email", "E-Mail"),
+        ("9", "language", "Sprache"),
+    }
+    rejected = (done.run_dir / "rejected_rows.csv").read_text(encoding="utf-8")
+    assert rejected.startswith("Konto;")
+    fixed = fix_rejected(
+        done.run_dir, {"pedidos@garcia-importaciones;": "pedidos@garcia-importaciones.es;", ";7;": ";1;"}
+    )
+    again = import_file(
+        env,
+        write_bytes(tmp_path / "fixed.csv", fixed.encode("cp1252")),
+        org,
+        "--profile",
+        "datev",
+    )
+    assert again.code == 0, again
+    assert customers_of(engine, org)["10007"]["default_language"] == "de"
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_the_odoo_sample_takes_contacts_from_rows_naming_their_company(
+    env: CliEnv, org: str, engine: Engine, tmp_path: Path
+) -> None:
+    done = import_file(env, sample("odoo", tmp_path), org, "--profile", "odoo")
+    assert done.code == 1, done
+    stored = customers_of(engine, org)
+    assert sorted(stored) == ["C-1001", "C-1002", "C-1003"]
+    agrolait = stored["C-1001"]
+    assert agrolait["name"] == "Agrolait"
+    assert agrolait["default_language"] == "fr-BE"
+    assert agrolait["billing_address"]["country"] == "BE"
+    assert stored["C-1003"]["default_currency"] == "EUR"
+    deco = contacts_of(engine, org, "C-1002")
+    assert sorted(deco) == ["douglas.fletcher51@example.com", "floyd.steward34@example.com"]
+    assert deco["floyd.steward34@example.com"]["name"] == "Floyd Steward"
+    assert deco["floyd.steward34@example.com"]["role"] == "Analyst"
+    assert deco["floyd.steward34@example.com"]["phone"] == "+11451383401"
+    michel = contacts_of(engine, org, "C-1001")["michel.fletcher@agrolait.example.com"]
+    assert michel["phone"] == "+3210588559"
+    errors = {(e["line"], e["code"]) for e in errors_of(done.run_dir) if e["severity"] == "error"}
+    assert errors == {("8", "unknown_value"), ("9", "unknown_customer")}
+    fixed = fix_rejected(
+        done.run_dir,
+        {",Atlantis,": ",United States,", "res_partner_99_deadbeef": "res_partner_13_a5b6c7d8"},
+    )
+    # the fixed contact's company is in the same file once the company row is there
+    again = import_file(env, write_text(tmp_path / "fixed.csv", fixed), org, "--profile", "odoo")
+    assert again.code == 0, again
+    assert "edwin.hansen58@example.com" in contacts_of(engine, org, "C-1004")
+
+
+def test_the_default_profile_leaves_the_summary_without_a_profile_key(
+    env: CliEnv, org: str, tmp_path: Path
+) -> None:
+    path = write_text(
+        tmp_path / "in.csv", "erp_customer_number,name,default_currency,default_language\n1,A,EUR,en\n"
+    )
+    done = import_file(env, path, org)
+    assert done.code == 0, done
+    assert "profile" not in done.summary
+
+
+def test_a_profile_naming_an_unknown_column_is_a_usage_error_with_its_file_and_line(
+    env: CliEnv, org: str, tmp_path: Path
+) -> None:
+    profile = write_text(
+        tmp_path / "mine.toml",
+        '[columns]\nerp_customer_number = "Nr"\nnmae = "Name"\n',
+    )
+    path = write_text(tmp_path / "in.csv", "Nr,Name\n1,A\n")
+    result = run_cli(["import", str(path), "--org", org, "--profile", str(profile)], env)
+    assert result.exit_code == 2, result
+    assert f"{profile}, line 3" in result.stderr
+    assert "nmae" in result.stderr
+
+
+def test_profile_commands_list_show_check_and_guess(env: CliEnv, tmp_path: Path) -> None:
+    listed = run_cli(["profile", "list"], env)
+    assert listed.exit_code == 0, listed
+    for name in ("erp-sync", "sap", "dynamics365", "datev", "odoo"):
+        assert name in listed.stdout
+    shown = run_cli(["profile", "show", "sap"], env)
+    assert shown.exit_code == 0, shown
+    assert "SPRAS" in shown.stdout and "sap_language" in shown.stdout
+    checked = run_cli(["profile", "check", str(sample("sap", tmp_path)), "--profile", "sap"], env)
+    assert checked.exit_code == 1, checked
+    assert "SPRAS" in checked.stdout and "'Z'" in checked.stdout
+    guessed = run_cli(["profile", "guess", str(sample("datev", tmp_path))], env)
+    assert guessed.exit_code == 0, guessed
+    assert "best: datev" in guessed.stdout
+
+
+def test_a_json_summary_of_a_profile_run_names_the_profile(
+    env: CliEnv, org: str, tmp_path: Path
+) -> None:
+    done = import_file(env, sample("odoo", tmp_path), org, "--profile", "odoo", "--dry-run")
+    summary = json.loads((done.run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["profile"] == "odoo"
+
+
+@pytest.mark.parametrize("name", ["sap", "datev", "odoo"])
+def test_each_sample_is_guessed_as_its_own_profile(env: CliEnv, tmp_path: Path, name: str) -> None:
+    guessed = run_cli(["profile", "guess", str(sample(name, tmp_path))], env)
+    assert f"best: {name}" in guessed.stdout, guessed
