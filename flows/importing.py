@@ -17,7 +17,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
 import reporting
+from reporting.files import write_rejected_rows_csv
 from contract import (
     ContactCounts,
     CustomerCounts,
@@ -46,10 +47,13 @@ from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
 from loaders.upsert import LoadCounts
 from validators import Validated, resolve_header, validate_rows
-from validators.mapping import map_export
+from validators.mapping import Mapped, map_export, map_pair
 from validators.profiles import DEFAULT_PROFILE, Profile, default_profile, load_profile
 
 log = logging.getLogger(__name__)
+
+#: The rejected rows of a two-file export's contacts file, in its layout.
+REJECTED_CONTACTS_FILE = "rejected_contacts.csv"
 
 
 class ImportOptions(BaseModel):
@@ -105,11 +109,28 @@ class ExportInfo:
     encoding: str | None = None
     delimiter: str | None = None
     header: tuple[str, ...] = ()
+    contacts_header: tuple[str, ...] = ()
+    """the header of the contacts file of a two-file export"""
+    contacts_delimiter: str | None = None
 
     @classmethod
     def of(cls, raw: RawExport) -> ExportInfo:
         """The identity and layout of a read export."""
-        return cls(raw.sha256, raw.encoding, raw.delimiter, raw.header)
+        if raw.contacts is None:
+            return cls(raw.sha256, raw.encoding, raw.delimiter, raw.header)
+        return cls(
+            pair_sha256(raw.sha256, raw.contacts.sha256),
+            raw.encoding,
+            raw.delimiter,
+            raw.header,
+            raw.contacts.header,
+            raw.contacts.delimiter,
+        )
+
+
+def pair_sha256(customers: str, contacts: str) -> str:
+    """The identity of a two-file export: the sha256 of both files' sha256, in order."""
+    return hashlib.sha256(f"{customers}\n{contacts}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -249,6 +270,7 @@ def summarise(
         warnings=[f"unknown column {name!r} ignored" for name in unknown],
         report_dir=str(ctx.run_dir),
         profile=None if ctx.profile.is_default else ctx.profile.name,
+        contacts_source=str(ctx.options.contacts) if ctx.options.contacts else None,
     )
 
 
@@ -288,6 +310,8 @@ def _no_rows() -> Validated:
 def check_applied(engine: Engine, ctx: RunContext) -> tuple[str, uuid.UUID | None]:
     """The file's sha256 and, unless --force, the run that applied these bytes before."""
     sha256 = file_sha256(ctx.source)
+    if ctx.options.contacts is not None:
+        sha256 = pair_sha256(sha256, file_sha256(ctx.options.contacts))
     if ctx.options.force:
         return sha256, None
     with engine.connect() as conn:
@@ -301,6 +325,13 @@ def read_step(ctx: RunContext) -> RawExport | Rejected:
         raw = read_export(ctx.source, read_options(ctx.profile))
     except ReadError as exc:
         return Rejected(file_errors=(FileError(code=exc.code, message=exc.message),))
+    contacts = ctx.options.contacts
+    if contacts is not None:
+        try:
+            raw = replace(raw, contacts=read_export(contacts, read_options(ctx.profile)))
+        except ReadError as exc:
+            message = f"{contacts.name}: {exc.message}"
+            return Rejected(file_errors=(FileError(code=exc.code, message=message),))
     progress(f"{ctx.org.slug}: read {raw.rows.height:,} rows ({raw.encoding})")
     return raw
 
@@ -315,7 +346,7 @@ def validate_step(ctx: RunContext, raw: RawExport) -> Validated | Rejected:
             return Rejected(file_errors=tuple(header.file_errors), issues=header.issues)
         validated = validate_rows(raw.rows, header)
     else:
-        mapped = map_export(raw.rows, raw.header, ctx.profile)
+        mapped = map_by_profile(ctx, raw)
         if mapped.header.file_errors:
             return Rejected(
                 file_errors=tuple(mapped.header.file_errors), issues=mapped.header.issues
@@ -331,6 +362,21 @@ def validate_step(ctx: RunContext, raw: RawExport) -> Validated | Rejected:
     if over_budget is not None:
         return Rejected(file_errors=(over_budget,), issues=validated.issues, validated=validated)
     return validated
+
+
+def map_by_profile(ctx: RunContext, raw: RawExport) -> Mapped:
+    """The export (or the pair of files) mapped onto the contract's columns by its profile."""
+    if raw.contacts is None:
+        return map_export(raw.rows, raw.header, ctx.profile)
+    contacts = ctx.options.contacts
+    return map_pair(
+        raw.rows,
+        raw.header,
+        raw.contacts.rows,
+        raw.contacts.header,
+        ctx.profile,
+        contacts.name if contacts is not None else "contacts",
+    )
 
 
 def load_step(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Validated) -> Loaded:
@@ -450,6 +496,11 @@ def report_step(outcome: Outcome) -> Summary:
         schema |= {f"c{i}": pl.String() for i in range(len(export.header))}
         rejected = pl.DataFrame(schema=schema)
     summary = outcome.summary
+    contacts_rejected = None
+    if "_file" in rejected.columns:
+        # a two-file export: each file's rejected rows in its own layout
+        contacts_rejected = rejected.filter(pl.col("_file").is_not_null())
+        rejected = rejected.filter(pl.col("_file").is_null())
     reporting.write_run_reports(
         Path(summary.report_dir or "."),
         summary,
@@ -458,6 +509,17 @@ def report_step(outcome: Outcome) -> Summary:
         rejected,
         export.delimiter or ",",
     )
+    if contacts_rejected is not None:
+        width = len(export.header)
+        write_rejected_rows_csv(
+            Path(summary.report_dir or ".") / REJECTED_CONTACTS_FILE,
+            export.contacts_header,
+            contacts_rejected.rename(
+                {f"c{width + i}": f"c{i}" for i in range(len(export.contacts_header))}
+                | {f"c{i}": f"_customers_c{i}" for i in range(width)}
+            ),
+            export.contacts_delimiter or export.delimiter or ",",
+        )
     return summary
 
 

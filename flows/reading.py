@@ -87,6 +87,8 @@ class RawExport:
     delimiter: str
     header: tuple[str, ...]
     rows: pl.DataFrame
+    contacts: RawExport | None = None
+    """the contacts file of a two-file export, read with the same options"""
 
 
 def read_export(path: Path, options: ReadOptions | None = None) -> RawExport:

@@ -493,9 +493,7 @@ def map_pair(
     width_a = len(customers_header)
     width_b = len(contacts_header)
     header_b = _Header(contacts_header)
-    labels_b = source_labels(
-        contacts_header, profile.model_copy(update={"columns": {}})
-    )
+    labels_b = source_labels(contacts_header, profile.model_copy(update={"columns": {}}))
     values_b, problems_b = _evaluate(
         profile.contacts.columns, contacts, header_b, profile, labels_b
     )
@@ -536,9 +534,7 @@ def map_pair(
         .filter(pl.col(KEY).is_not_null())
         .unique(KEY, keep="last", maintain_order=True)
     )
-    joined = pl.DataFrame({KEY: keys_b}).join(
-        companies, on=KEY, how="left", maintain_order="left"
-    )
+    joined = pl.DataFrame({KEY: keys_b}).join(companies, on=KEY, how="left", maintain_order="left")
     orphan = joined.get_column("_found").is_null() & (keys_b.fill_null("") != "")
     height_a = customers.height
     columns_order = [c for c in ALL_COLUMNS if c in a_values or c in values_b]

@@ -88,11 +88,10 @@ def test_the_sap_sample_imports_with_its_keys_languages_names_and_phones(
     rejected = (done.run_dir / "rejected_rows.csv").read_text(encoding="utf-8")
     assert rejected.startswith("KUNNR;NAME1;NAME2;SMTP_ADDR;WAERS;SPRAS;")
     fixed = fix_rejected(
-        done.run_dir, {";Z;": ";I;", "erik.larsson@nordicsupplies;": "erik.larsson@nordicsupplies.se;"}
+        done.run_dir,
+        {";Z;": ";I;", "erik.larsson@nordicsupplies;": "erik.larsson@nordicsupplies.se;"},
     )
-    again = import_file(
-        env, write_text(tmp_path / "fixed.csv", fixed), org, "--profile", "sap"
-    )
+    again = import_file(env, write_text(tmp_path / "fixed.csv", fixed), org, "--profile", "sap")
     assert again.code == 0, again
     stored = customers_of(engine, org)
     assert stored["0000100005"]["default_language"] == "it"
@@ -130,7 +129,8 @@ def test_the_datev_sample_skips_its_extf_line_and_reads_windows_1252(
     rejected = (done.run_dir / "rejected_rows.csv").read_text(encoding="utf-8")
     assert rejected.startswith("Konto;")
     fixed = fix_rejected(
-        done.run_dir, {"pedidos@garcia-importaciones;": "pedidos@garcia-importaciones.es;", ";7;": ";1;"}
+        done.run_dir,
+        {"pedidos@garcia-importaciones;": "pedidos@garcia-importaciones.es;", ";7;": ";1;"},
     )
     again = import_file(
         env,
@@ -183,7 +183,8 @@ def test_the_default_profile_leaves_the_summary_without_a_profile_key(
     env: CliEnv, org: str, tmp_path: Path
 ) -> None:
     path = write_text(
-        tmp_path / "in.csv", "erp_customer_number,name,default_currency,default_language\n1,A,EUR,en\n"
+        tmp_path / "in.csv",
+        "erp_customer_number,name,default_currency,default_language\n1,A,EUR,en\n",
     )
     done = import_file(env, path, org)
     assert done.code == 0, done
@@ -232,3 +233,61 @@ def test_a_json_summary_of_a_profile_run_names_the_profile(
 def test_each_sample_is_guessed_as_its_own_profile(env: CliEnv, tmp_path: Path, name: str) -> None:
     guessed = run_cli(["profile", "guess", str(sample(name, tmp_path))], env)
     assert f"best: {name}" in guessed.stdout, guessed
+
+
+def dynamics_pair(tmp_path: Path) -> tuple[Path, Path]:
+    folder = SAMPLES / "dynamics365"
+    accounts = Path(shutil.copy(folder / "accounts_2026-12-01.csv", tmp_path / "accounts.csv"))
+    contacts = Path(shutil.copy(folder / "contacts_2026-12-01.csv", tmp_path / "contacts.csv"))
+    return accounts, contacts
+
+
+def test_the_dynamics_pair_imports_as_one_run_with_issues_naming_their_file(
+    env: CliEnv, org: str, engine: Engine, tmp_path: Path
+) -> None:
+    accounts, contacts = dynamics_pair(tmp_path)
+    done = import_file(env, accounts, org, "--contacts", str(contacts), "--profile", "dynamics365")
+    assert done.code == 1, done
+    assert done.summary["contacts_source"] == str(contacts)
+    assert done.summary["rows"]["read"] == 5 + 7
+    stored = customers_of(engine, org)
+    assert sorted(stored) == ["ACC-1001", "ACC-1003", "ACC-1004"]
+    assert stored["ACC-1001"]["default_currency"] == "USD"
+    assert stored["ACC-1001"]["default_language"] == "en"
+    assert stored["ACC-1001"]["notes"] == "Key account since 2019"
+    assert stored["ACC-1003"]["default_currency"] == "CHF"
+    assert stored["ACC-1003"]["default_language"] == "fr"
+    assert stored["ACC-1003"]["billing_address"]["country"] == "CH"
+    assert stored["ACC-1004"]["default_language"] == "nl-NL"
+    coffee = contacts_of(engine, org, "ACC-1001")
+    assert coffee["rene.valdes@fourthcoffee.com"]["is_primary"] is True
+    assert coffee["rene.valdes@fourthcoffee.com"]["name"] == "Rene Valdes"
+    assert coffee["rene.valdes@fourthcoffee.com"]["phone"] == "+14255550101"
+    assert coffee["paul.cannon@fourthcoffee.com"]["role"] == "Accounts Payable"
+    assert contacts_of(engine, org, "ACC-1003")["luc.fontaine@fabrikam.ch"]["phone"] == (
+        "+41215551234"
+    )
+    issues = errors_of(done.run_dir)
+    orphan = next(e for e in issues if e["code"] == "unknown_customer")
+    assert orphan["line"] == "7"
+    assert orphan["message"].startswith("contacts.csv line 7: ")
+    email = next(e for e in issues if e["code"] == "email")
+    assert email["line"] == "8" and email["message"].startswith("contacts.csv line 8: ")
+    currency = next(e for e in issues if e["code"] == "currency")
+    assert currency["line"] == "6" and currency["column"] == "Currency"
+    assert "Galactic Credits" in currency["message"]
+    # each file's rejected rows in its own layout
+    rejected = (done.run_dir / "rejected_rows.csv").read_text(encoding="utf-8").splitlines()
+    assert rejected[0].startswith("Account Number,Account Name,")
+    assert [r.split(",")[0] for r in rejected[1:]] == ["ACC-1002", "ACC-1005"]
+    rejected_contacts = (done.run_dir / "rejected_contacts.csv").read_text(encoding="utf-8")
+    lines = rejected_contacts.splitlines()
+    assert lines[0].startswith("Account Number,First Name,Last Name,")
+    assert [r.split(",")[0] for r in lines[1:]] == ["ACC-1002", "ACC-1009", "ACC-1002"]
+
+
+def test_a_contacts_file_needs_a_two_file_profile(env: CliEnv, org: str, tmp_path: Path) -> None:
+    accounts, contacts = dynamics_pair(tmp_path)
+    result = run_cli(["import", str(accounts), "--org", org, "--contacts", str(contacts)], env)
+    assert result.exit_code == 2, result
+    assert "two-file" in result.stderr
