@@ -27,7 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
 import reporting
-from reporting.files import write_rejected_rows_csv
 from contract import (
     ContactCounts,
     CustomerCounts,
@@ -46,6 +45,7 @@ from loaders import runs, upsert
 from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
 from loaders.upsert import LoadCounts
+from reporting.files import write_rejected_rows_csv
 from validators import Validated, resolve_header, validate_rows
 from validators.mapping import Mapped, map_export, map_pair
 from validators.profiles import DEFAULT_PROFILE, Profile, default_profile, load_profile

@@ -8,22 +8,32 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 
+from loaders.orgs import add_org
 from tests.e2e.cli import CliEnv, run_cli
-from tests.e2e.test_cli_contract import (  # noqa: F401 - fixtures
-    contacts_of,
-    customers_of,
-    env,
-    errors_of,
-    import_file,
-    org,
-)
+from tests.e2e.test_cli_contract import contacts_of, customers_of, errors_of, import_file
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "profiles"
+
+
+@pytest.fixture
+def env(db_url: str, prefect_api: str, tmp_path: Path) -> CliEnv:
+    """The module's database, the session's Prefect API, and the test's folder as cwd."""
+    return CliEnv(db_url=db_url, prefect_api=prefect_api, cwd=tmp_path)
+
+
+@pytest.fixture
+def org(engine: Engine) -> str:
+    """A fresh organisation for the test; returns its slug."""
+    slug = f"p-{uuid.uuid4().hex[:10]}"
+    with engine.begin() as conn:
+        add_org(conn, slug, slug)
+    return slug
 
 
 def sample(name: str, tmp_path: Path) -> Path:
