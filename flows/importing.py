@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 import reporting
 from contract import (
+    APPLIED_STATUSES,
     ContactCounts,
     CustomerCounts,
     FileError,
@@ -41,12 +42,13 @@ from contract import (
 from contract.frames import empty_issues
 from flows.progress import progress
 from flows.reading import RawExport, ReadError, ReadOptions, read_export
-from loaders import runs, upsert
+from loaders import headers, runs, upsert
 from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
 from loaders.upsert import LoadCounts
 from reporting.files import write_rejected_rows_csv
 from validators import Validated, resolve_header, validate_rows
+from validators.drift import Layout, compare_layouts
 from validators.mapping import Mapped, map_export, map_pair
 from validators.profiles import DEFAULT_PROFILE, Profile, default_profile, load_profile
 
@@ -267,7 +269,12 @@ def summarise(
         ),
         issues_by_code=dict(by_code.iter_rows()) if by_code is not None else {},
         file_errors=list(file_errors),
-        warnings=[f"unknown column {name!r} ignored" for name in unknown],
+        warnings=[f"unknown column {name!r} ignored" for name in unknown]
+        + (
+            issues.filter(pl.col("code") == IssueCode.HEADER_DRIFT)["message"].to_list()
+            if issues.height
+            else []
+        ),
         report_dir=str(ctx.run_dir),
         profile=None if ctx.profile.is_default else ctx.profile.name,
         contacts_source=str(ctx.options.contacts) if ctx.options.contacts else None,
@@ -474,6 +481,51 @@ def _record(
         file_errors=loaded.file_errors,
     )
     runs.record_run(conn, ctx.org.id, summary, validated.issues, forced=ctx.options.force)
+    if loaded.status in APPLIED_STATUSES and not ctx.options.dry_run and export.header:
+        layout = layout_of(export)
+        headers.record_header(
+            conn,
+            ctx.org.id,
+            ctx.profile.name,
+            uuid.UUID(ctx.run_id),
+            headers.StoredHeader(layout.header, layout.delimiter, layout.encoding),
+        )
+
+
+def layout_of(export: ExportInfo) -> Layout:
+    """The layout drift is judged on: the header (and the contacts file's, prefixed)."""
+    contacts = tuple(f"contacts: {name}" for name in export.contacts_header)
+    return Layout((*export.header, *contacts), export.delimiter, export.encoding)
+
+
+def drift_step(
+    engine: Engine, ctx: RunContext, export: ExportInfo, validated: Validated
+) -> Validated | Rejected:
+    """Compare the header with the last applied file's of this organisation and profile.
+
+    Each difference is a `header_drift` warning; with --strict-header a column lost refuses
+    the file. The first file of an organisation and profile has nothing to drift from.
+    """
+    if not export.header:
+        return validated
+    with engine.connect() as conn:
+        stored = headers.last_header(conn, ctx.org.id, ctx.profile.name)
+    if stored is None:
+        return validated
+    drift = compare_layouts(
+        Layout(stored.header, stored.delimiter, stored.encoding), layout_of(export)
+    )
+    if not drift.messages:
+        return validated
+    issues = pl.concat([drift.issues, validated.issues], how="vertical")
+    if ctx.options.strict_header and drift.lost:
+        error = FileError(
+            code=FileErrorCode.HEADER_DRIFT,
+            message=f"--strict-header: the file lacks column(s) {', '.join(drift.lost)} that "
+            "the last applied file had",
+        )
+        return Rejected(file_errors=(error,), issues=issues, validated=validated)
+    return replace(validated, issues=issues)
 
 
 def record_run(engine: Engine, ctx: RunContext, summary: Summary, issues: pl.DataFrame) -> None:
@@ -556,6 +608,8 @@ def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> S
         if isinstance(raw, RawExport):
             export = ExportInfo.of(raw)
             checked = steps.validate(ctx, raw)
+            if isinstance(checked, Validated):
+                checked = drift_step(engine, ctx, export, checked)
         else:
             checked = raw
         # The raw rows are not needed any more (the rejected ones are in the validation): let

@@ -168,3 +168,16 @@ import_issue = Table(
     Column("message", Text, nullable=False),
     CheckConstraint("severity IN ('error', 'warning')", name="severity"),
 )
+
+# The header of the last applied file per organisation and source profile (header drift).
+source_header = Table(
+    "source_header",
+    metadata,
+    Column("org_id", UUID(as_uuid=True), ForeignKey("org.id"), primary_key=True),
+    Column("profile", Text, primary_key=True),
+    Column("header", JSONB(none_as_null=True), nullable=False),
+    Column("delimiter", Text),
+    Column("encoding", Text),
+    Column("run_id", UUID(as_uuid=True), nullable=False),
+    _updated_at(),
+)

@@ -301,3 +301,59 @@ def test_a_contacts_file_needs_a_two_file_profile(env: CliEnv, org: str, tmp_pat
     result = run_cli(["import", str(accounts), "--org", org, "--contacts", str(contacts)], env)
     assert result.exit_code == 2, result
     assert "two-file" in result.stderr
+
+
+# --- header drift ---------------------------------------------------------------------------
+
+SAP_HEADER = "KUNNR;NAME1;WAERS;SPRAS;SMTP_ADDR"
+
+
+def sap_file(path: Path, header: str, *rows: str) -> Path:
+    return write_text(path, "\n".join([header, *rows]) + "\n")
+
+
+def test_the_first_file_of_an_organisation_has_no_header_drift(
+    env: CliEnv, org: str, tmp_path: Path
+) -> None:
+    done = import_file(
+        env, sap_file(tmp_path / "a.csv", SAP_HEADER, "1;A;EUR;D;a@x.de"), org, "--profile", "sap"
+    )
+    assert done.code == 0, done
+    assert "header_drift" not in done.summary["issues_by_code"]
+
+
+def test_a_changed_header_is_a_warning_naming_each_difference(
+    env: CliEnv, org: str, tmp_path: Path
+) -> None:
+    first = sap_file(tmp_path / "a.csv", SAP_HEADER, "1;A;EUR;D;a@x.de")
+    assert import_file(env, first, org, "--profile", "sap").code == 0
+    second = sap_file(tmp_path / "b.csv", "KUNNR;NAME1;WAERS;SPRAS;ORT01", "1;A;EUR;D;Berlin")
+    done = import_file(env, second, org, "--profile", "sap")
+    assert done.code == 0, done
+    assert done.summary["issues_by_code"]["header_drift"] == 1
+    drift = [e for e in errors_of(done.run_dir) if e["code"] == "header_drift"]
+    assert drift[0]["severity"] == "warning"
+    assert "'SMTP_ADDR'" in drift[0]["message"] and "'ORT01'" in drift[0]["message"]
+    assert any("SMTP_ADDR" in w for w in done.summary["warnings"])
+    # the header of the last applied file is the one compared with next
+    third = sap_file(tmp_path / "c.csv", "KUNNR;NAME1;WAERS;SPRAS;ORT01", "2;B;EUR;D;Bonn")
+    assert (
+        "header_drift"
+        not in import_file(env, third, org, "--profile", "sap").summary["issues_by_code"]
+    )
+
+
+def test_strict_header_rejects_a_file_that_lost_a_column(
+    env: CliEnv, org: str, engine: Engine, tmp_path: Path
+) -> None:
+    first = sap_file(tmp_path / "a.csv", SAP_HEADER, "1;A;EUR;D;a@x.de")
+    assert import_file(env, first, org, "--profile", "sap").code == 0
+    lost = sap_file(tmp_path / "b.csv", "KUNNR;NAME1;WAERS;SPRAS", "2;B;EUR;D")
+    done = import_file(env, lost, org, "--profile", "sap", "--strict-header")
+    assert done.code == 3, done
+    assert done.summary["file_errors"][0]["code"] == "header_drift"
+    assert "SMTP_ADDR" in done.summary["file_errors"][0]["message"]
+    assert sorted(customers_of(engine, org)) == ["1"]
+    # a column added is no loss: strict or not, it imports
+    added = sap_file(tmp_path / "c.csv", f"{SAP_HEADER};ORT01", "3;C;EUR;D;c@x.de;Köln")
+    assert import_file(env, added, org, "--profile", "sap", "--strict-header").code == 0
