@@ -9,7 +9,7 @@ them; the source cells stay as they are, so rejected rows keep the source's layo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -157,7 +157,9 @@ def _column_expr(spec: ColumnSpec, header: _Header) -> pl.Expr | None:
     return expr
 
 
-def _translator(spec: ColumnSpec, column: str, profile: Profile):  # type: ignore[no-untyped-def]
+def _translator(
+    spec: ColumnSpec, column: str, profile: Profile
+) -> tuple[Callable[[str], str | None], bool] | None:
     """The value map of a column (explicit table, then the built-in translation), or None."""
     table = spec.map
     if (
@@ -339,12 +341,17 @@ def map_export(rows: pl.DataFrame, source_header: Sequence[str], profile: Profil
         labels={c: labels[c] for c in order if c in labels},
     )
     prior = (
-        pl.concat([p.select(list(ROW_ISSUE_SCHEMA)) for p in problems]).cast(ROW_ISSUE_SCHEMA)
+        pl.concat([p.select(list(ROW_ISSUE_SCHEMA)) for p in problems]).cast(
+            {n: d for n, d in ROW_ISSUE_SCHEMA.items()}
+        )
         if problems
         else pl.DataFrame(schema=ROW_ISSUE_SCHEMA)
     )
     shadow = pl.concat(
-        [prior.select("_row", "column"), *(s.cast(SHADOW_SCHEMA) for s in shadows)]
+        [
+            prior.select("_row", "column"),
+            *(s.cast({n: d for n, d in SHADOW_SCHEMA.items()}) for s in shadows),
+        ]
     ).unique(maintain_order=True)
     return Mapped(rows=appended, header=header_map, prior=prior, shadow=shadow)
 
@@ -391,6 +398,7 @@ def _attach_contacts(
     )
     out: dict[str, pl.Series] = {}
     for column in customer_columns:
+        from_company: pl.Expr | pl.Series
         if column == KEY:
             from_company = (
                 pl.when(orphan).then(links.get_column("_parent")).otherwise(joined.get_column(KEY))
@@ -424,7 +432,8 @@ def _attach_contacts(
         for p in problems
     ]
     kept += [p.filter(pl.col("_row").is_in(contact_rows)) for p in contact_problems]
-    parent_label = header.header[header.find(profile.contacts.parent) or 0].strip()
+    parent_name = profile.contacts.parent or ""
+    parent_label = header.header[header.find(parent_name) or 0].strip()
     orphans = links.filter(orphan)
     kept.append(
         orphans.select(
@@ -583,7 +592,9 @@ def map_pair(
     offset = pl.col("_row") + height_a
     prior_parts = [first.prior]
     prior_parts += [
-        p.select(list(ROW_ISSUE_SCHEMA)).cast(ROW_ISSUE_SCHEMA).with_columns(offset.cast(pl.UInt32))
+        p.select(list(ROW_ISSUE_SCHEMA))
+        .cast({n: d for n, d in ROW_ISSUE_SCHEMA.items()})
+        .with_columns(offset.cast(pl.UInt32))
         for p in problems_b
     ]
     orphans = pl.DataFrame({"_row": orphan.arg_true().cast(pl.UInt32)}).with_columns(
@@ -596,7 +607,7 @@ def map_pair(
         ),
     )
     prior_parts.append(orphans.select(list(ROW_ISSUE_SCHEMA)))
-    prior = pl.concat([p.cast(ROW_ISSUE_SCHEMA) for p in prior_parts])
+    prior = pl.concat([p.cast({n: d for n, d in ROW_ISSUE_SCHEMA.items()}) for p in prior_parts])
     contact_rows = pl.Series("_row", range(height_a, height_a + contacts.height), pl.UInt32)
     shadow = pl.concat(
         [

@@ -191,7 +191,7 @@ class Profile(_Strict):
 
 def _line_of(text: str, key: str) -> int | None:
     """The line of the first `key = ...` (or `"key" = ...`) in TOML text."""
-    match = re.search(rf'^\s*"?{re.escape(key)}"?\s*=', text, re.MULTILINE)
+    match = re.search(rf'^[ \t]*"?{re.escape(key)}"?[ \t]*=', text, re.MULTILINE)
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 

@@ -199,7 +199,7 @@ def _with_prior(
     own = _unshadowed(own, shadow)
     if prior is None or prior.is_empty():
         return own, []
-    prior = prior.select(list(_ROW_ISSUE)).cast(_ROW_ISSUE)
+    prior = prior.select(list(_ROW_ISSUE)).cast({n: d for n, d in _ROW_ISSUE.items()})
     is_error = pl.col("code").is_in([str(code) for code in ERROR_CODES])
     return (
         pl.concat([own, prior.filter(is_error)], how="vertical"),

@@ -142,7 +142,12 @@ def language_name(value: str) -> str | None:
         found = langcodes.find(text)
     except LookupError:
         return None
-    return str(found.to_tag())
+    # langcodes matches loosely; take only a name that is the language's name in some language
+    wanted = folded(text)
+    for locale in (found.language or "en", "en", *_NAME_LOCALES):
+        if folded(found.display_name(locale)) == wanted:
+            return str(found.to_tag())
+    return None
 
 
 def country_name(value: str) -> str | None:

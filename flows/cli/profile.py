@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,7 @@ def _read(file: Path, profile: Profile) -> RawExport | None:
         return None
 
 
-def _table(rows: list[tuple[str, ...]], titles: tuple[str, ...]) -> str:
+def _table(rows: Sequence[tuple[str, ...]], titles: tuple[str, ...]) -> str:
     widths = [max(len(str(r[i])) for r in [titles, *rows]) for i in range(len(titles))]
     lines = ["  ".join(t.ljust(w) for t, w in zip(titles, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
