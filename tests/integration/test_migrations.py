@@ -11,7 +11,7 @@ from loaders import schema
 from loaders.engine import create_db_engine
 from loaders.tables import metadata
 
-TABLES = {"org", "customer", "customer_contact", "import_run", "import_issue"}
+TABLES = {"org", "customer", "customer_contact", "import_run", "import_issue", "source_header"}
 
 
 def _tables(engine: sa.Engine) -> set[str]:
