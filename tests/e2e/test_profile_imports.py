@@ -357,3 +357,25 @@ def test_strict_header_rejects_a_file_that_lost_a_column(
     # a column added is no loss: strict or not, it imports
     added = sap_file(tmp_path / "c.csv", f"{SAP_HEADER};ORT01", "3;C;EUR;D;c@x.de;Köln")
     assert import_file(env, added, org, "--profile", "sap", "--strict-header").code == 0
+
+
+def test_an_inbox_folder_names_its_profile_and_its_pairs_import_as_one_run(
+    env: CliEnv, org: str, engine: Engine, tmp_path: Path
+) -> None:
+    folder = tmp_path / "inbox" / org
+    folder.mkdir(parents=True)
+    (folder / "erp-sync.toml").write_text('profile = "dynamics365"\n')
+    for name in ("accounts_2026-12-01.csv", "contacts_2026-12-01.csv"):
+        shutil.copy(SAMPLES / "dynamics365" / name, folder / name)
+    shutil.copy(
+        SAMPLES / "dynamics365" / "contacts_2026-12-01.csv", folder / "contacts_20261202.csv"
+    )
+    result = run_cli(
+        ["sync", str(tmp_path / "inbox"), "--json", "--report-dir", str(tmp_path / "reports")], env
+    )
+    document = result.json()
+    assert [Path(f["file"]).name for f in document["files"]] == ["accounts_2026-12-01.csv"]
+    assert document["files"][0]["exit_code"] == 1
+    assert [e["code"] for e in document["org_errors"]] == ["unpaired_contacts"]
+    assert result.exit_code == 2
+    assert "rene.valdes@fourthcoffee.com" in contacts_of(engine, org, "ACC-1001")
