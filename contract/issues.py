@@ -23,12 +23,20 @@ class IssueCode(StrEnum):
     LANGUAGE = "language"
     EMAIL = "email"
     BOOLEAN = "boolean"
+    UNKNOWN_VALUE = "unknown_value"
+    """a value that the profile's value map of a column without a rule of its own does not know"""
+    UNKNOWN_CUSTOMER = "unknown_customer"
+    """a contact whose customer is not in the export (two-file and related-row layouts)"""
     REJECTED_WITH_CUSTOMER = "rejected_with_customer"
     CONFLICTING_VALUES = "conflicting_values"
     DUPLICATE_CONTACT = "duplicate_contact"
     MULTIPLE_PRIMARY = "multiple_primary"
     UNKNOWN_COLUMN = "unknown_column"
     KEY_NORMALISED = "key_normalised"
+    PHONE = "phone"
+    """a phone number that cannot be written in E.164 (`phones = "e164"`); kept as given"""
+    HEADER_DRIFT = "header_drift"
+    """the header differs from the last applied file of the organisation and profile"""
 
 
 class FileErrorCode(StrEnum):
@@ -40,6 +48,10 @@ class FileErrorCode(StrEnum):
     DUPLICATE_COLUMN = "duplicate_column"
     ERROR_BUDGET = "error_budget"
     DEACTIVATE_BUDGET = "deactivate_budget"
+    HEADER_DRIFT = "header_drift"
+    """--strict-header: the file lacks a column the last applied file had"""
+    PROFILE = "profile"
+    """the source profile cannot be used with this file"""
     FAILED = "failed"
 
 
@@ -52,12 +64,16 @@ SEVERITY: Final[dict[IssueCode, Severity]] = {
     IssueCode.LANGUAGE: Severity.ERROR,
     IssueCode.EMAIL: Severity.ERROR,
     IssueCode.BOOLEAN: Severity.ERROR,
+    IssueCode.UNKNOWN_VALUE: Severity.ERROR,
+    IssueCode.UNKNOWN_CUSTOMER: Severity.ERROR,
     IssueCode.REJECTED_WITH_CUSTOMER: Severity.ERROR,
     IssueCode.CONFLICTING_VALUES: Severity.WARNING,
     IssueCode.DUPLICATE_CONTACT: Severity.WARNING,
     IssueCode.MULTIPLE_PRIMARY: Severity.WARNING,
     IssueCode.UNKNOWN_COLUMN: Severity.WARNING,
     IssueCode.KEY_NORMALISED: Severity.WARNING,
+    IssueCode.PHONE: Severity.WARNING,
+    IssueCode.HEADER_DRIFT: Severity.WARNING,
 }
 
 ERROR_CODES: Final[frozenset[IssueCode]] = frozenset(

@@ -77,6 +77,12 @@ class Summary(_Document):
         default_factory=list, description="file-level warnings for a person (unknown columns)"
     )
     report_dir: str | None = Field(default=None, description="the run's report folder")
+    profile: str | None = Field(
+        default=None, description="the source profile, when not the default `erp-sync`"
+    )
+    contacts_source: str | None = Field(
+        default=None, description="the contacts file of a two-file export"
+    )
 
     @property
     def exit_code(self) -> ExitCode:
@@ -85,4 +91,13 @@ class Summary(_Document):
 
     def to_json_dict(self) -> dict[str, Any]:
         """The document as JSON values, keys in the contract's order."""
-        return self.model_dump(mode="json")
+        document = self.model_dump(mode="json")
+        for key in _OMITTED_WHEN_NONE:
+            if document[key] is None:
+                del document[key]
+        return document
+
+
+#: Keys added after the first release: left out of summary.json when they say nothing, so that
+#: runs of the contract's own layout keep the document they always had.
+_OMITTED_WHEN_NONE = ("profile", "contacts_source")

@@ -21,7 +21,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,14 +46,21 @@ from contract import (
 )
 from contract.frames import empty_issues
 from flows.progress import progress
-from flows.reading import RawExport, ReadError, read_export
-from loaders import runs, upsert
+from flows.reading import RawExport, ReadError, ReadOptions, read_export
+from loaders import headers, runs, upsert
 from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
 from loaders.upsert import LoadCounts
+from reporting.files import write_rejected_rows_csv
 from validators import Validated, resolve_header, validate_rows
+from validators.drift import Layout, compare_layouts
+from validators.mapping import Mapped, map_export, map_pair
+from validators.profiles import DEFAULT_PROFILE, Profile, default_profile, load_profile
 
 log = logging.getLogger(__name__)
+
+#: The rejected rows of a two-file export's contacts file, in its layout.
+REJECTED_CONTACTS_FILE = "rejected_contacts.csv"
 
 
 class ImportOptions(BaseModel):
@@ -71,6 +78,16 @@ class ImportOptions(BaseModel):
     max_deactivate_rate: float | None = Field(
         default=None, ge=0, le=1, description="full mode: refuse above this deactivation rate"
     )
+    profile: str = Field(
+        default=DEFAULT_PROFILE,
+        description="the source profile: a shipped profile's name or the path of a .toml file",
+    )
+    contacts: Path | None = Field(
+        default=None, description="the contacts file of a two-file export (import only)"
+    )
+    strict_header: bool = Field(
+        default=False, description="refuse a file that lost a column the last applied file had"
+    )
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,8 @@ class RunContext:
     source: Path
     options: ImportOptions
     started_at: datetime
+    profile: Profile = field(default_factory=default_profile)
+    """the loaded source profile of `options.profile`"""
 
     @property
     def run_dir(self) -> Path:
@@ -97,11 +116,28 @@ class ExportInfo:
     encoding: str | None = None
     delimiter: str | None = None
     header: tuple[str, ...] = ()
+    contacts_header: tuple[str, ...] = ()
+    """the header of the contacts file of a two-file export"""
+    contacts_delimiter: str | None = None
 
     @classmethod
     def of(cls, raw: RawExport) -> ExportInfo:
         """The identity and layout of a read export."""
-        return cls(raw.sha256, raw.encoding, raw.delimiter, raw.header)
+        if raw.contacts is None:
+            return cls(raw.sha256, raw.encoding, raw.delimiter, raw.header)
+        return cls(
+            pair_sha256(raw.sha256, raw.contacts.sha256),
+            raw.encoding,
+            raw.delimiter,
+            raw.header,
+            raw.contacts.header,
+            raw.contacts.delimiter,
+        )
+
+
+def pair_sha256(customers: str, contacts: str) -> str:
+    """The identity of a two-file export: the sha256 of both files' sha256, in order."""
+    return hashlib.sha256(f"{customers}\n{contacts}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -207,9 +243,25 @@ def file_sha256(path: Path) -> str:
 
 
 def new_run(org: Organisation, source: Path, options: ImportOptions) -> RunContext:
-    """Start one run: a new id and its start time."""
+    """Start one run: a new id, its start time and its source profile (ProfileError if bad)."""
     return RunContext(
-        run_id=str(uuid.uuid4()), org=org, source=source, options=options, started_at=_now()
+        run_id=str(uuid.uuid4()),
+        org=org,
+        source=source,
+        options=options,
+        started_at=_now(),
+        profile=load_profile(options.profile),
+    )
+
+
+def read_options(profile: Profile) -> ReadOptions:
+    """The reader's options of a profile's file options."""
+    file = profile.file
+    return ReadOptions(
+        encoding=file.encoding,
+        delimiter=file.delimiter,
+        skip_lines=file.skip_lines,
+        skip_lines_starting_with=file.skip_lines_starting_with,
     )
 
 
@@ -272,8 +324,15 @@ def summarise(
         ),
         issues_by_code=dict(by_code.iter_rows()) if by_code is not None else {},
         file_errors=list(file_errors),
-        warnings=[f"unknown column {name!r} ignored" for name in unknown],
+        warnings=[f"unknown column {name!r} ignored" for name in unknown]
+        + (
+            issues.filter(pl.col("code") == IssueCode.HEADER_DRIFT)["message"].to_list()
+            if issues.height
+            else []
+        ),
         report_dir=str(ctx.run_dir),
+        profile=None if ctx.profile.is_default else ctx.profile.name,
+        contacts_source=str(ctx.options.contacts) if ctx.options.contacts else None,
     )
 
 
@@ -313,6 +372,8 @@ def _no_rows() -> Validated:
 def check_applied(engine: Engine, ctx: RunContext) -> tuple[str, uuid.UUID | None]:
     """The file's sha256 and, unless --force, the run that applied these bytes before."""
     sha256 = file_sha256(ctx.source)
+    if ctx.options.contacts is not None:
+        sha256 = pair_sha256(sha256, file_sha256(ctx.options.contacts))
     if ctx.options.force:
         return sha256, None
     with engine.connect() as conn:
@@ -323,9 +384,16 @@ def read_step(ctx: RunContext) -> RawExport | Rejected:
     """Read and decode the file, or say why it cannot be read."""
     progress(f"{ctx.org.slug}: reading {ctx.source.name}")
     try:
-        raw = read_export(ctx.source)
+        raw = read_export(ctx.source, read_options(ctx.profile))
     except ReadError as exc:
         return Rejected(file_errors=(FileError(code=exc.code, message=exc.message),))
+    contacts = ctx.options.contacts
+    if contacts is not None:
+        try:
+            raw = replace(raw, contacts=read_export(contacts, read_options(ctx.profile)))
+        except ReadError as exc:
+            message = f"{contacts.name}: {exc.message}"
+            return Rejected(file_errors=(FileError(code=exc.code, message=message),))
     progress(f"{ctx.org.slug}: read {raw.rows.height:,} rows ({raw.encoding})")
     return raw
 
@@ -334,10 +402,20 @@ def validate_step(ctx: RunContext, raw: RawExport) -> Validated | Rejected:
     """Check the header and every row; refuse the file when its header or error budget fails."""
     if not raw.header:
         return _no_rows()  # an empty file changes nothing
-    header = resolve_header(raw.header)
-    if header.file_errors:
-        return Rejected(file_errors=tuple(header.file_errors), issues=header.issues)
-    validated = validate_rows(raw.rows, header)
+    if ctx.profile.is_default:
+        header = resolve_header(raw.header)
+        if header.file_errors:
+            return Rejected(file_errors=tuple(header.file_errors), issues=header.issues)
+        validated = validate_rows(raw.rows, header)
+    else:
+        mapped = map_by_profile(ctx, raw)
+        if mapped.header.file_errors:
+            return Rejected(
+                file_errors=tuple(mapped.header.file_errors), issues=mapped.header.issues
+            )
+        validated = validate_rows(
+            mapped.rows, mapped.header, prior=mapped.prior, shadow=mapped.shadow
+        )
     progress(
         f"{ctx.org.slug}: validated {validated.rows_valid:,} rows, "
         f"rejected {validated.rows_rejected:,}"
@@ -346,6 +424,21 @@ def validate_step(ctx: RunContext, raw: RawExport) -> Validated | Rejected:
     if over_budget is not None:
         return Rejected(file_errors=(over_budget,), issues=validated.issues, validated=validated)
     return validated
+
+
+def map_by_profile(ctx: RunContext, raw: RawExport) -> Mapped:
+    """The export (or the pair of files) mapped onto the contract's columns by its profile."""
+    if raw.contacts is None:
+        return map_export(raw.rows, raw.header, ctx.profile)
+    contacts = ctx.options.contacts
+    return map_pair(
+        raw.rows,
+        raw.header,
+        raw.contacts.rows,
+        raw.contacts.header,
+        ctx.profile,
+        contacts.name if contacts is not None else "contacts",
+    )
 
 
 def load_step(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Validated) -> Loaded:
@@ -451,6 +544,51 @@ def _record(
         header=export.header,
         rejected_rows=validated.rejected_rows,
     )
+    if loaded.status in APPLIED_STATUSES and not ctx.options.dry_run and export.header:
+        layout = layout_of(export)
+        headers.record_header(
+            conn,
+            ctx.org.id,
+            ctx.profile.name,
+            uuid.UUID(ctx.run_id),
+            headers.StoredHeader(layout.header, layout.delimiter, layout.encoding),
+        )
+
+
+def layout_of(export: ExportInfo) -> Layout:
+    """The layout drift is judged on: the header (and the contacts file's, prefixed)."""
+    contacts = tuple(f"contacts: {name}" for name in export.contacts_header)
+    return Layout((*export.header, *contacts), export.delimiter, export.encoding)
+
+
+def drift_step(
+    engine: Engine, ctx: RunContext, export: ExportInfo, validated: Validated
+) -> Validated | Rejected:
+    """Compare the header with the last applied file's of this organisation and profile.
+
+    Each difference is a `header_drift` warning; with --strict-header a column lost refuses
+    the file. The first file of an organisation and profile has nothing to drift from.
+    """
+    if not export.header:
+        return validated
+    with engine.connect() as conn:
+        stored = headers.last_header(conn, ctx.org.id, ctx.profile.name)
+    if stored is None:
+        return validated
+    drift = compare_layouts(
+        Layout(stored.header, stored.delimiter, stored.encoding), layout_of(export)
+    )
+    if not drift.messages:
+        return validated
+    issues = pl.concat([drift.issues, validated.issues], how="vertical")
+    if ctx.options.strict_header and drift.lost:
+        error = FileError(
+            code=FileErrorCode.HEADER_DRIFT,
+            message=f"--strict-header: the file lacks column(s) {', '.join(drift.lost)} that "
+            "the last applied file had",
+        )
+        return Rejected(file_errors=(error,), issues=issues, validated=validated)
+    return replace(validated, issues=issues)
 
 
 def record_run(
@@ -492,6 +630,11 @@ def write_reports(outcome: Outcome) -> None:
         schema |= {f"c{i}": pl.String() for i in range(len(export.header))}
         rejected = pl.DataFrame(schema=schema)
     summary = outcome.summary
+    contacts_rejected = None
+    if "_file" in rejected.columns:
+        # a two-file export: each file's rejected rows in its own layout
+        contacts_rejected = rejected.filter(pl.col("_file").is_not_null())
+        rejected = rejected.filter(pl.col("_file").is_null())
     reporting.write_run_reports(
         Path(summary.report_dir or "."),
         summary,
@@ -500,6 +643,17 @@ def write_reports(outcome: Outcome) -> None:
         rejected,
         export.delimiter or ",",
     )
+    if contacts_rejected is not None:
+        width = len(export.header)
+        write_rejected_rows_csv(
+            Path(summary.report_dir or ".") / REJECTED_CONTACTS_FILE,
+            export.contacts_header,
+            contacts_rejected.rename(
+                {f"c{width + i}": f"c{i}" for i in range(len(export.contacts_header))}
+                | {f"c{i}": f"_customers_c{i}" for i in range(width)}
+            ),
+            export.contacts_delimiter or export.delimiter or ",",
+        )
 
 
 def report_step(engine: Engine | None, outcome: Outcome) -> ImportResult:
@@ -658,6 +812,8 @@ def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> I
         if isinstance(raw, RawExport):
             export = ExportInfo.of(raw)
             checked = steps.validate(ctx, raw)
+            if isinstance(checked, Validated):
+                checked = drift_step(engine, ctx, export, checked)
         else:
             checked = raw
         # The raw rows are not needed any more (the rejected ones are in the validation): let

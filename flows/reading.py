@@ -7,6 +7,7 @@ those physical lines.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 
 from validators.normalise import realign
 
-__all__ = ["RawExport", "ReadError", "read_export"]
+__all__ = ["RawExport", "ReadError", "ReadOptions", "read_export"]
 
 _QUOTE = 0x22
 _LF = 0x0A
@@ -60,6 +61,23 @@ class ReadError(Exception):
 
 
 @dataclass(frozen=True)
+class ReadOptions:
+    """What a source profile says about its files; None and empty keep detection as it is."""
+
+    encoding: str | None = None
+    """decode with this codec (strictly) instead of detecting UTF-8, UTF-16 or Windows-1252"""
+    delimiter: str | None = None
+    """the field delimiter instead of detecting it from the header line"""
+    skip_lines: int = 0
+    """physical lines before the header that are always skipped"""
+    skip_lines_starting_with: tuple[str, ...] = ()
+    """lines before the header starting with one of these (after a quote) are skipped"""
+
+
+_DETECT = ReadOptions()
+
+
+@dataclass(frozen=True)
 class RawExport:
     """An export as read: its identity, how it was decoded, its header and its raw records."""
 
@@ -69,11 +87,17 @@ class RawExport:
     delimiter: str
     header: tuple[str, ...]
     rows: pl.DataFrame
+    contacts: RawExport | None = None
+    """the contacts file of a two-file export, read with the same options"""
 
 
-def read_export(path: Path) -> RawExport:
-    """Read the file at `path` into a RawExport, or raise ReadError if it cannot be read at all."""
-    return _read_export(path, reparse_file=True)
+def read_export(path: Path, options: ReadOptions | None = None) -> RawExport:
+    """Read the file at `path` into a RawExport, or raise ReadError if it cannot be read at all.
+
+    `options` (a source profile's file options) fix the encoding or delimiter and skip lines
+    before the header; without them everything is detected.
+    """
+    return _read_export(path, reparse_file=True, options=options or _DETECT)
 
 
 def _file_identity(path: Path) -> tuple[int, ...]:
@@ -82,7 +106,7 @@ def _file_identity(path: Path) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _read_export(path: Path, *, reparse_file: bool) -> RawExport:
+def _read_export(path: Path, *, reparse_file: bool, options: ReadOptions = _DETECT) -> RawExport:
     """Read `path`; with `reparse_file`, polars parses a UTF-8 file from disk, not from memory.
 
     The file's bytes are needed whole for the hash, the encoding checks and the record scan;
@@ -96,16 +120,25 @@ def _read_export(path: Path, *, reparse_file: bool) -> RawExport:
     # hashlib releases the GIL: hash on a second thread while the text is scanned and parsed.
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(_sha256_hex, raw)
-        encoding, buf, text_start = _to_utf8(raw)
+        if options.encoding is None:
+            encoding, buf, text_start = _to_utf8(raw)
+        else:
+            encoding, buf, text_start = _decode_as(raw, options.encoding)
         buf, quoted_crs = _split_lines_at_lone_crs(buf)
         from_file = reparse_file and buf is raw  # the text is the file's bytes, unchanged
         del raw  # when transcoded, the original bytes are dropped once hashed
 
+        if options.skip_lines or options.skip_lines_starting_with:
+            text_start = _skip_preamble(buf, text_start, options)
         found = _find_header(buf, text_start)
         if found is None:
-            return RawExport(path, digest.result(), encoding, ",", (), _empty_rows(0))
+            return RawExport(
+                path, digest.result(), encoding, options.delimiter or ",", (), _empty_rows(0)
+            )
         header_start, header_end, directive = found
-        delimiter = directive or _detect_delimiter(buf[header_start:header_end])
+        delimiter = (
+            options.delimiter or directive or _detect_delimiter(buf[header_start:header_end])
+        )
 
         records = _scan_records(buf, header_start, ord(delimiter))
         if quoted_crs is not None:
@@ -129,7 +162,9 @@ def _read_export(path: Path, *, reparse_file: bool) -> RawExport:
     fields = _read_fields_checked(source, delimiter, width, skip_lines, records.height)
     del source
     if from_file and _file_identity(path) != identity:
-        return _read_export(path, reparse_file=False)  # changed meanwhile: read it again, whole
+        return _read_export(
+            path, reparse_file=False, options=options
+        )  # changed meanwhile: read it again, whole
     surplus = (
         _read_surplus(long_text, delimiter, long_records, width) if long_text is not None else None
     )
@@ -191,6 +226,60 @@ def _to_utf8(raw: bytes) -> tuple[str, bytes, int]:
             "export the file as UTF-8",
         ) from None
     return "windows-1252", text.encode("utf-8"), 0
+
+
+def _decode_as(raw: bytes, codec: str) -> tuple[str, bytes, int]:
+    """Decode with the codec a profile names (strictly); a BOM of that encoding is dropped."""
+    name = codecs.lookup(codec).name
+    if name in ("utf-8", "utf-8-sig"):
+        _reject_nul(raw)
+        if not _is_utf8(raw):
+            line, byte = _first_bad_byte(raw, "utf-8")
+            raise ReadError(
+                "encoding",
+                f"line {line}: byte 0x{byte:02X} is not valid UTF-8, the encoding the profile "
+                "names",
+            )
+        bom = raw.startswith(_UTF8_BOM)
+        return ("utf-8-sig" if bom else "utf-8"), raw, len(_UTF8_BOM) if bom else 0
+    try:
+        text = raw.decode(name)
+    except UnicodeDecodeError as exc:
+        line = 1 if name.startswith("utf-16") else _line_of(raw, exc.start)
+        raise ReadError(
+            "encoding",
+            f"line {line}: byte 0x{raw[exc.start]:02X} is not valid {codec}, the encoding the "
+            "profile names",
+        ) from None
+    text = text.removeprefix("\ufeff")
+    if "\x00" in text:
+        raise ReadError("encoding", f"NUL character in a {codec} file; the file is not text")
+    if name == "cp1252" and not raw.isascii() and _is_utf8(raw):
+        # read as Windows-1252, UTF-8 bytes would be stored as mojibake: refuse, as detection does
+        line, _ = _first_bad_byte(raw, "ascii")
+        raise ReadError(
+            "encoding",
+            f"line {line}: the profile names windows-1252, but the file is UTF-8 (its "
+            f"non-ASCII text would be stored as mojibake); export it as Windows-1252",
+        )
+    return ("windows-1252" if name == "cp1252" else name), text.encode("utf-8"), 0
+
+
+def _skip_preamble(buf: bytes, start: int, options: ReadOptions) -> int:
+    """The offset after the lines that a profile says come before the header."""
+    for _ in range(options.skip_lines):
+        end = buf.find(b"\n", start)
+        start = len(buf) if end == -1 else end + 1
+    prefixes = tuple(p.encode("utf-8") for p in options.skip_lines_starting_with)
+    longest = max((len(p) for p in prefixes), default=0) + 8
+    while (
+        prefixes
+        and start < len(buf)
+        and (buf[start : start + longest].lstrip(b'" \t').startswith(prefixes))
+    ):
+        end = buf.find(b"\n", start)
+        start = len(buf) if end == -1 else end + 1
+    return start
 
 
 def _is_utf8(data: bytes) -> bool:

@@ -13,7 +13,9 @@ parallel, up to ``ERP_SYNC_SYNC_CONCURRENCY`` at once.
 from __future__ import annotations
 
 import contextvars
+import fnmatch
 import logging
+import re
 import tomllib
 import uuid
 from collections.abc import Mapping
@@ -29,18 +31,26 @@ from sqlalchemy.engine import Engine
 import reporting
 from contract import ExitCode, RunStatus
 from flows.import_flow import import_file
-from flows.importing import ImportOptions, ImportResult, file_sha256, write_missing_reports
+from flows.importing import (
+    ImportOptions,
+    ImportResult,
+    file_sha256,
+    pair_sha256,
+    write_missing_reports,
+)
 from flows.runtime import open_database
 from flows.settings import get_settings
 from loaders import runs
 from loaders.exceptions import OrganisationNotFoundError
 from loaders.orgs import get_org
+from validators.profiles import ProfileError, load_profile, shipped_profiles
 
 EXPORT_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
 ORG_SETTINGS_FILE = "erp-sync.toml"
 INDEX_RUNS = 500
 
 _MODES = ("upsert", "full")
+_DATE_PART = re.compile(r"\d{4}-?\d{2}-?\d{2}")
 _RATE_KEYS = ("max_error_rate", "max_deactivate_rate")
 
 
@@ -55,6 +65,8 @@ class OrgBatch:
     slug: str
     options: ImportOptions
     files: list[Path] = field(default_factory=list)
+    contacts: dict[Path, Path] = field(default_factory=dict)
+    """customers file -> its contacts file, for a two-file profile"""
 
 
 @dataclass
@@ -101,20 +113,30 @@ def read_org_settings(folder: Path, options: ImportOptions) -> ImportOptions:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise OrgSettingsError(f"{path}: not readable TOML: {exc}") from exc
-    return apply_org_settings(options, data, source=str(path))
+    return apply_org_settings(options, data, source=str(path), folder=folder)
 
 
 def apply_org_settings(
-    options: ImportOptions, data: Mapping[str, Any], *, source: str
+    options: ImportOptions,
+    data: Mapping[str, Any],
+    *,
+    source: str,
+    folder: Path | None = None,
 ) -> ImportOptions:
     """Check an organisation's settings and return the options they override."""
-    unknown = sorted(set(data) - {"mode", *_RATE_KEYS})
+    unknown = sorted(set(data) - {"mode", "profile", "strict_header", *_RATE_KEYS})
     if unknown:
         raise OrgSettingsError(
             f"{source}: unknown key(s) {', '.join(unknown)} "
-            f"(allowed: mode, max_error_rate, max_deactivate_rate)"
+            f"(allowed: mode, max_error_rate, max_deactivate_rate, profile, strict_header)"
         )
     changes: dict[str, Any] = {}
+    if "profile" in data:
+        changes["profile"] = _org_profile(data["profile"], source, folder)
+    if "strict_header" in data:
+        if not isinstance(data["strict_header"], bool):
+            raise OrgSettingsError(f"{source}: strict_header must be true or false")
+        changes["strict_header"] = data["strict_header"]
     if "mode" in data:
         if data["mode"] not in _MODES:
             raise OrgSettingsError(
@@ -131,6 +153,48 @@ def apply_org_settings(
                 )
             changes[key] = float(value)
     return ImportOptions.model_validate({**options.model_dump(), **changes})
+
+
+def _org_profile(value: Any, source: str, folder: Path | None) -> str:
+    """A folder's profile: a shipped name, or a .toml path relative to the folder."""
+    if not isinstance(value, str) or not value:
+        raise OrgSettingsError(f"{source}: profile must be a profile name or a .toml path")
+    if value not in shipped_profiles() and folder is not None:
+        value = str((folder / value).resolve())
+    try:
+        load_profile(value)
+    except ProfileError as exc:
+        raise OrgSettingsError(f"{source}: {exc}") from None
+    return value
+
+
+def pair_exports(
+    files: list[Path], patterns: tuple[str, str]
+) -> tuple[list[Path], dict[Path, Path], list[Path]]:
+    """Pair the customers and contacts files of a two-file profile by their date part.
+
+    Returns the customers files (in name order), customers file -> its contacts file, and the
+    contacts files that have no customers file of the same date.
+    """
+    customers_pattern, contacts_pattern = patterns
+    customers = [p for p in files if fnmatch.fnmatch(p.name.lower(), customers_pattern.lower())]
+    contacts = [
+        p
+        for p in files
+        if fnmatch.fnmatch(p.name.lower(), contacts_pattern.lower()) and p not in customers
+    ]
+    by_date = {_date_part(p.name): p for p in contacts}
+    pairs: dict[Path, Path] = {}
+    for path in customers:
+        partner = by_date.pop(_date_part(path.name), None)
+        if partner is not None:
+            pairs[path] = partner
+    return customers, pairs, sorted(by_date.values())
+
+
+def _date_part(name: str) -> str:
+    found = _DATE_PART.search(name)
+    return found.group().replace("-", "") if found else ""
 
 
 def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
@@ -166,13 +230,28 @@ def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
                 )
                 continue
             batch = OrgBatch(slug=slug, options=org_options)
+            exports = list_exports(folder)
+            profile = load_profile(org_options.profile)
+            if profile.contacts is not None and profile.contacts.files is not None:
+                exports, batch.contacts, unpaired = pair_exports(exports, profile.contacts.files)
+                for path in unpaired:
+                    plan.org_errors.append(
+                        {
+                            "org": slug,
+                            "code": "unpaired_contacts",
+                            "message": f"{path.name}: no customers file with the same date",
+                            "exit_code": int(ExitCode.USAGE),
+                        }
+                    )
             seen: set[str] = set()
-            for path in list_exports(folder):
+            for path in exports:
                 if options.force:
                     batch.files.append(path)
                     continue
                 try:
                     digest = file_sha256(path)
+                    if path in batch.contacts:
+                        digest = pair_sha256(digest, file_sha256(batch.contacts[path]))
                 except OSError:
                     batch.files.append(path)  # import-file reports why it cannot be read
                     continue
@@ -209,8 +288,11 @@ def import_org_files(
     """Import one organisation's files in order, each as a subflow run; a failure stops none."""
     results = []
     for path in batch.files:
+        options = batch.options
+        if path in batch.contacts:
+            options = options.model_copy(update={"contacts": batch.contacts[path]})
         try:
-            imported = import_file(str(path), batch.slug, batch.options)
+            imported = import_file(str(path), batch.slug, options)
         except Exception as exc:  # a crash outside the import's own handling
             logger.error("%s: %s: import crashed: %s", batch.slug, path.name, type(exc).__name__)
             results.append(

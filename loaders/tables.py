@@ -197,3 +197,16 @@ import_rejected_row = Table(
     Column("extra", ARRAY(Text)),
     Column("errors", Text),
 )
+
+# The header of the last applied file per organisation and source profile (header drift).
+source_header = Table(
+    "source_header",
+    metadata,
+    Column("org_id", UUID(as_uuid=True), ForeignKey("org.id"), primary_key=True),
+    Column("profile", Text, primary_key=True),
+    Column("header", JSONB(none_as_null=True), nullable=False),
+    Column("delimiter", Text),
+    Column("encoding", Text),
+    Column("run_id", UUID(as_uuid=True), nullable=False),
+    _updated_at(),
+)

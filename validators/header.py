@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -30,10 +30,16 @@ class HeaderMap:
     """missing required columns and duplicated columns; any of them rejects the file"""
     issues: pl.DataFrame
     """one `unknown_column` warning per ignored column (line 1), in ISSUE_SCHEMA"""
+    source_width: int | None = None
+    """the source header's field count when a profile maps it (columns then point past it)"""
+    labels: dict[str, str] = field(default_factory=dict)
+    """canonical column -> the source header(s) that feed it, named in issues instead"""
 
     @property
     def width(self) -> int:
         """Return the number of fields in the header (exact when there is no file error)."""
+        if self.source_width is not None:
+            return self.source_width
         return len(self.columns) + len(self.unknown)
 
 

@@ -14,6 +14,7 @@ from pandera.errors import SchemaErrors
 from contract import (
     ADDRESS_COLUMNS,
     CONTACT_COLUMNS,
+    ERROR_CODES,
     KEY,
     PLAIN_CUSTOMER_FIELDS,
     REPEATED_CUSTOMER_COLUMNS,
@@ -71,8 +72,19 @@ _ROW_ISSUE = {
 }
 
 
-def validate_rows(rows: pl.DataFrame, header: HeaderMap) -> Validated:
-    """Validate and normalise the rows of an export whose header resolved without error."""
+def validate_rows(
+    rows: pl.DataFrame,
+    header: HeaderMap,
+    *,
+    prior: pl.DataFrame | None = None,
+    shadow: pl.DataFrame | None = None,
+) -> Validated:
+    """Validate and normalise the rows of an export whose header resolved without error.
+
+    A source profile (`validators.mapping`) passes what it found before validation: `prior`
+    row issues (errors reject their rows like the rules' own; warnings are only reported) and
+    `shadow`, the (row, column) pairs whose findings here are not the row's own.
+    """
     if header.file_errors:
         raise HeaderError(
             "the header has file errors: "
@@ -98,6 +110,7 @@ def validate_rows(rows: pl.DataFrame, header: HeaderMap) -> Validated:
                 realign(pl.Series("_row", range(rows.height), pl.UInt32), lengths),
                 "_line",
                 "_nfields",
+                *(["_file"] if "_file" in rows.columns else []),
             ),
             norm,
             raw.select(pl.all().name.prefix("raw:")),
@@ -112,15 +125,19 @@ def validate_rows(rows: pl.DataFrame, header: HeaderMap) -> Validated:
         [_check_rows(frame, norm.columns), _field_count_issues(frame, width)],
         how="vertical",
     )
+    prior_warnings: list[pl.DataFrame] = []
+    if prior is not None or shadow is not None:
+        own, prior_warnings = _with_prior(own, prior, shadow)
     frame = _mark_rejected(frame, own)
     contacts, contact_warnings = _resolve_contacts(frame)
     issues = pl.concat(
         [
             own,
             _rejected_with_customer_issues(frame),
-            _key_warnings(frame),
+            _unshadowed(_key_warnings(frame), shadow),
             _conflict_warnings(frame, present),
             *contact_warnings,
+            *prior_warnings,
         ],
         how="vertical",
     )
@@ -161,6 +178,33 @@ def customer_ids(keys: pl.Series) -> pl.Series:
 
 
 # --- errors of a row ---------------------------------------------------------------------
+
+
+def _unshadowed(issues: pl.DataFrame, shadow: pl.DataFrame | None) -> pl.DataFrame:
+    """`issues` without those at the (row, column) pairs of `shadow`."""
+    if shadow is None or shadow.is_empty() or issues.is_empty():
+        return issues
+    return issues.join(
+        shadow.select(pl.col("_row").cast(pl.UInt32), pl.col("column").cast(pl.String)),
+        on=["_row", "column"],
+        how="anti",
+        maintain_order="left",
+    )
+
+
+def _with_prior(
+    own: pl.DataFrame, prior: pl.DataFrame | None, shadow: pl.DataFrame | None
+) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """The rows' own errors with the profile's, and the profile's warnings apart."""
+    own = _unshadowed(own, shadow)
+    if prior is None or prior.is_empty():
+        return own, []
+    prior = prior.select(list(_ROW_ISSUE)).cast({n: d for n, d in _ROW_ISSUE.items()})
+    is_error = pl.col("code").is_in([str(code) for code in ERROR_CODES])
+    return (
+        pl.concat([own, prior.filter(is_error)], how="vertical"),
+        [prior.filter(~is_error)],
+    )
 
 
 def _check_rows(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
@@ -546,7 +590,7 @@ def _finish_issues(issues: pl.DataFrame, frame: pl.DataFrame, header: HeaderMap)
     positions.setdefault("contact_email", header.width)  # a contact_email the header lacks
     codes = [str(code) for code in SEVERITY]
     at = issues.get_column("_row")
-    return (
+    finished = (
         issues.with_columns(
             frame.get_column("_line").gather(at).alias("line"),
             frame.get_column(KEY).gather(at).alias("erp_customer_number"),
@@ -557,9 +601,33 @@ def _finish_issues(issues: pl.DataFrame, frame: pl.DataFrame, header: HeaderMap)
             _code=pl.col("code").replace_strict(codes, list(range(len(codes)))),
         )
         .sort(["line", "_position", "severity", "_code"])
+        .with_columns(_labelled(header))
         .select(*ISSUE_SCHEMA, "_row")
         .cast({name: dtype for name, dtype in ISSUE_SCHEMA.items()})
     )
+    if "_file" in frame.columns:
+        # a row of a second file (the contacts of a two-file export): its issues name the file
+        named = frame.get_column("_file").gather(finished.get_column("_row"))
+        finished = finished.with_columns(
+            message=pl.when(named.is_not_null())
+            .then(pl.format("{} line {}: {}", named, pl.col("line"), pl.col("message")))
+            .otherwise(pl.col("message"))
+        )
+    if header.labels:
+        # one source column feeding two contract columns (DATEV's E-Mail: email and the
+        # contact's) would report its one mistake twice
+        finished = finished.unique(
+            subset=["_row", "column", "code", "message"], keep="first", maintain_order=True
+        )
+    return finished
+
+
+def _labelled(header: HeaderMap) -> pl.Expr:
+    """The issue's column as the source names it (a profile's headers), else as it is."""
+    if not header.labels:
+        return pl.col("column")
+    names = list(header.labels)
+    return pl.col("column").replace(names, [header.labels[n] for n in names])
 
 
 def _customers(frame: pl.DataFrame, present: frozenset[str]) -> pl.DataFrame:

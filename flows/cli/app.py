@@ -20,6 +20,7 @@ from flows.cli.db import db
 from flows.cli.demo import demo_command
 from flows.cli.imports import import_command
 from flows.cli.org import org
+from flows.cli.profile import profile
 from flows.cli.runs import report_command, runs_command
 from flows.cli.serve import serve_command
 from flows.cli.sync import sync_command
@@ -47,6 +48,7 @@ cli.add_command(runs_command)
 cli.add_command(report_command)
 cli.add_command(serve_command)
 cli.add_command(demo_command)
+cli.add_command(profile)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

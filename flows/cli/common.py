@@ -96,6 +96,20 @@ def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Apply the file even if the same bytes were applied before.",
         ),
         click.option(
+            "--profile",
+            default="erp-sync",
+            show_default=True,
+            metavar="NAME|PATH",
+            help="The source profile that maps the export onto erp-sync's columns: a shipped "
+            "one (erp-sync profile list) or a .toml file.",
+        ),
+        click.option(
+            "--strict-header",
+            is_flag=True,
+            help="Reject a file that lacks a column the organisation's last applied file of "
+            "this profile had.",
+        ),
+        click.option(
             "--json",
             "as_json",
             is_flag=True,
@@ -108,16 +122,30 @@ def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_import_options(options: dict[str, Any]) -> ImportOptions:
-    """The ImportOptions of the command line's import options (report dir from the settings)."""
+    """The ImportOptions of the command line's import options (report dir from the settings).
+
+    The profile is loaded once here, so that a bad one is a usage error before any run starts.
+    """
     from flows.importing import ImportOptions
 
     report_dir = options.pop("report_dir", None) or get_settings().report_dir
+    check_profile(options.get("profile") or "erp-sync")
     return ImportOptions(report_dir=Path(report_dir), **options)
 
 
 def echo_notice(message: str, *, error: bool = False) -> None:
     """One line on stderr: `erp-sync: error: ...` for what needs doing, `erp-sync: ...` else."""
     click.echo(f"erp-sync: {'error: ' if error else ''}{message}", err=True)
+
+
+def check_profile(name_or_path: str) -> None:
+    """Load a profile; a missing or invalid one is a usage error naming the file and line."""
+    from validators.profiles import ProfileError, load_profile
+
+    try:
+        load_profile(name_or_path)
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def print_summary(summary: Summary, *, as_json: bool) -> None:

@@ -20,8 +20,15 @@ from flows.cli.common import (
 @click.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--org", "org_slug", required=True, help="The organisation's slug.")
+@click.option(
+    "--contacts",
+    type=click.Path(path_type=Path),
+    help="The contacts file of a two-file export (a profile with a two-file layout).",
+)
 @import_options
-def import_command(file: Path, org_slug: str, as_json: bool, **options: Any) -> int:
+def import_command(
+    file: Path, org_slug: str, contacts: Path | None, as_json: bool, **options: Any
+) -> int:
     """Import one ERP export FILE for an organisation, as a Prefect flow run.
 
     Exit codes: 0 succeeded or skipped, 1 partial, 2 usage error, 3 rejected, 4 failed,
@@ -33,15 +40,27 @@ def import_command(file: Path, org_slug: str, as_json: bool, **options: Any) -> 
     \b
     Example:
       erp-sync import kunden.csv --org acme --mode full --max-deactivate-rate 0.05
+      erp-sync import KNA1.csv --org acme --profile sap
+      erp-sync import accounts.csv --contacts contacts.csv --org acme --profile dynamics365
     """
     from loaders.orgs import get_org
 
     if not file.is_file():
         raise UsageError(f"no such file: {file}")
+    if contacts is not None and not contacts.is_file():
+        raise UsageError(f"no such file: {contacts}")
+    run_options = build_import_options({**options, "contacts": contacts})
+    if contacts is not None:
+        from validators.profiles import load_profile
+
+        if not load_profile(run_options.profile).two_files:
+            raise UsageError(
+                f"--contacts needs a profile with a two-file layout; '{run_options.profile}' "
+                "has none (see `erp-sync profile show`)"
+            )
     handle = open_database()
     with handle.engine.connect() as conn:
         organisation = get_org(conn, org_slug)  # unknown organisation: exit 2 before any run
-    run_options = build_import_options(options)
     from flows.import_flow import import_file
     from flows.importing import write_missing_reports
 

@@ -18,6 +18,7 @@ TABLES = {
     "import_run",
     "import_issue",
     "import_rejected_row",
+    "source_header",
 }
 
 
