@@ -178,6 +178,34 @@ def _new_address(field: str) -> pl.Expr:
     return pl.when(stripped != "{}").then(stripped).alias(field)
 
 
+def new_customer_rows(org_id: uuid.UUID, customers: pl.DataFrame) -> pl.DataFrame:
+    """The `customer` rows of new customers (columns named as the table's), ids in key order."""
+    fields = [f for f in CUSTOMER_FIELDS if f in customers.columns]
+    return customers.sort(KEY).select(
+        time_ordered_ids(customers.height),
+        pl.lit(str(org_id)).alias("org_id"),
+        KEY,
+        *(_new_address(f) if f in ADDRESS_FIELDS else pl.col(f) for f in fields),
+        *([FINGERPRINT] if FINGERPRINT in customers.columns else []),
+    )
+
+
+def new_contact_rows(
+    org_id: uuid.UUID, customer_rows: pl.DataFrame, contacts: pl.DataFrame
+) -> pl.DataFrame:
+    """The `customer_contact` rows of new customers' contacts, in (customer, email) order."""
+    fields = [f for f in CONTACT_FIELDS if f in contacts.columns]
+    owners = customer_rows.select(KEY, pl.col("id").alias("customer_id"))
+    rows = contacts.join(owners, on=KEY, how="inner").sort("customer_id", "email")
+    return rows.select(
+        time_ordered_ids(rows.height),
+        pl.lit(str(org_id)).alias("org_id"),
+        "customer_id",
+        "email",
+        *(pl.col(f).fill_null(False) if f == "is_primary" else pl.col(f) for f in fields),
+    )
+
+
 def insert_new_customers(
     conn: Connection, org_id: uuid.UUID, customers: pl.DataFrame, contacts: pl.DataFrame
 ) -> LoadCounts:
@@ -190,34 +218,14 @@ def insert_new_customers(
     """
     if not customers.height:
         return LoadCounts()
-    fields = [f for f in CUSTOMER_FIELDS if f in customers.columns]
     with timed("prepare new customers"):
-        rows = customers.sort(KEY).select(
-            time_ordered_ids(customers.height),
-            pl.lit(str(org_id)).alias("org_id"),
-            KEY,
-            *(_new_address(f) if f in ADDRESS_FIELDS else pl.col(f) for f in fields),
-            FINGERPRINT,
-        )
+        rows = new_customer_rows(org_id, customers)
     with timed("copy new customers"):
         copy_frame(conn, customer, rows, rows.columns)
     inserted_contacts = 0
     if contacts.height:
-        contact_fields = [f for f in CONTACT_FIELDS if f in contacts.columns]
         with timed("prepare new contacts"):
-            owners = rows.select(KEY, pl.col("id").alias("customer_id"))
-            contact_rows = contacts.join(owners, on=KEY, how="inner").sort("customer_id", "email")
-            contact_rows = contact_rows.select(
-                time_ordered_ids(contact_rows.height),
-                pl.lit(str(org_id)).alias("org_id"),
-                "customer_id",
-                "email",
-                *(
-                    pl.col(f).fill_null(False) if f == "is_primary" else pl.col(f)
-                    for f in contact_fields
-                ),
-            )
-        del owners
+            contact_rows = new_contact_rows(org_id, rows, contacts)
         with timed("copy new contacts"):
             inserted_contacts = copy_frame(
                 conn, customer_contact, contact_rows, contact_rows.columns
