@@ -623,3 +623,67 @@ def _rejected_rows(rows: pl.DataFrame, rejected: pl.Series, issues: pl.DataFrame
         .join(texts, on="_row", how="left", maintain_order="left")
         .drop("_row")
     )
+
+
+# --- in parts ---------------------------------------------------------------------------------
+
+#: Rows per part of a partitioned validation (a file of fewer rows is validated whole).
+ROWS_PER_PART = 500_000
+
+
+def part_count(rows: int) -> int:
+    """How many parts a file of `rows` rows is validated in."""
+    return max(1, rows // ROWS_PER_PART)
+
+
+def customer_parts(rows: pl.DataFrame, header: HeaderMap, parts: int) -> pl.Series:
+    """The part of each row: its normalised key's hash modulo `parts`.
+
+    Every row of a customer lands in the same part, however far apart its rows are in the file
+    (and whichever spelling of the key it has), so that the cross-row rules see all of them.
+    """
+    column = f"c{header.columns[KEY]}"
+    keys = normalise_columns(rows.select(pl.col(column).cast(pl.String).alias(KEY)))
+    return keys.select(pl.col(KEY).hash(seed=0x5EED) % parts).to_series().cast(pl.UInt32)
+
+
+def validate_in_parts(rows: pl.DataFrame, header: HeaderMap, parts: int) -> Validated:
+    """`validate_rows` on `parts` parts of the rows partitioned by customer, combined.
+
+    The result is what `validate_rows` gives for the whole file (customers, contacts, issues
+    and rejected rows in the same order); only one part's intermediate frames are in memory at
+    a time.
+    """
+    if parts <= 1 or KEY not in header.columns or header.file_errors:
+        return validate_rows(rows, header)
+    part = customer_parts(rows, header, parts)
+    results = []
+    for k in range(parts):
+        results.append(validate_rows(rows.filter(part == k), header))
+    del part
+    return _combine(results, header)
+
+
+def _combine(results: list[Validated], header: HeaderMap) -> Validated:
+    """One Validated of the parts' (each part's issues start with the header's)."""
+
+    def by_line(frames: list[pl.DataFrame], line: str = "_line") -> pl.DataFrame:
+        # A line belongs to one part: a stable sort by line keeps each line's rows in order.
+        return pl.concat(frames, how="vertical").sort(line, maintain_order=True)
+
+    skip = header.issues.height
+    return Validated(
+        customers=by_line([r.customers for r in results]),
+        contacts=by_line([r.contacts for r in results]),
+        issues=pl.concat(
+            [header.issues, by_line([r.issues.slice(skip) for r in results], "line")],
+            how="vertical",
+        ),
+        rejected_rows=by_line([r.rejected_rows for r in results]),
+        keys_seen=pl.concat([r.keys_seen for r in results]),
+        present=results[0].present,
+        rows_read=sum(r.rows_read for r in results),
+        rows_valid=sum(r.rows_valid for r in results),
+        rows_rejected=sum(r.rows_rejected for r in results),
+        customers_rejected=sum(r.customers_rejected for r in results),
+    )
