@@ -45,7 +45,7 @@ from loaders import runs, upsert
 from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
 from loaders.upsert import LoadCounts
-from validators import Validated, part_count, resolve_header, validate_in_parts
+from validators import Validated, resolve_header, validate_rows
 
 log = logging.getLogger(__name__)
 
@@ -281,8 +281,7 @@ def validate_step(ctx: RunContext, raw: RawExport) -> Validated | Rejected:
     header = resolve_header(raw.header)
     if header.file_errors:
         return Rejected(file_errors=tuple(header.file_errors), issues=header.issues)
-    # In parts partitioned by customer: the same result, one part's working frames at a time.
-    validated = validate_in_parts(raw.rows, header, part_count(raw.rows.height))
+    validated = validate_rows(raw.rows, header)
     progress(
         f"{ctx.org.slug}: validated {validated.rows_valid:,} rows, "
         f"rejected {validated.rows_rejected:,}"

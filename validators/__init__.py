@@ -8,7 +8,7 @@ from contract import ALL_COLUMNS, FileError
 from contract.frames import ISSUE_SCHEMA
 from validators.exceptions import HeaderError, SchemaReportError, ValidatorError
 from validators.header import HeaderMap, resolve_header
-from validators.validate import Validated, part_count, validate_in_parts, validate_rows
+from validators.validate import Validated, validate_rows
 
 __all__ = [
     "ALL_COLUMNS",
@@ -19,8 +19,6 @@ __all__ = [
     "SchemaReportError",
     "Validated",
     "ValidatorError",
-    "part_count",
     "resolve_header",
-    "validate_in_parts",
     "validate_rows",
 ]

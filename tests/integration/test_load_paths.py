@@ -10,15 +10,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-import validators.validate as validate_module
 from benchmarks.generate import generate, write_csv
-from flows import importing
 from flows.reading import read_export
 from loaders import upsert
 from loaders.ids import time_ordered_ids
-from loaders.orgs import Organisation
 from tests.integration.helpers import make_org
-from tests.unit.test_validators_in_parts import _export
 from validators import Validated, resolve_header, validate_rows
 
 HEADER = (
@@ -111,54 +107,3 @@ def test_client_made_ids_are_version_7_increasing_and_distinct() -> None:
     assert all(value.version == 7 and value.variant == uuid.RFC_4122 for value in ids)
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
-
-
-def _run(engine: Engine, org: Organisation, path: Path, reports: Path) -> dict[str, Any]:
-    options = importing.ImportOptions(report_dir=reports)
-    summary = importing.run_import(engine, importing.new_run(org, path, options))
-    return summary.to_json_dict()
-
-
-def _comparable(summary: dict[str, Any]) -> dict[str, Any]:
-    """The summary without what differs between any two runs (ids, times, folders)."""
-    drop = {"run_id", "org", "started_at", "finished_at", "report_dir"}
-    return {k: v for k, v in summary.items() if k not in drop}
-
-
-def _report_files(summary: dict[str, Any]) -> dict[str, bytes]:
-    folder = Path(summary["report_dir"])
-    return {name: (folder / name).read_bytes() for name in ("errors.csv", "rejected_rows.csv")}
-
-
-def _recorded_issues(engine: Engine, org_id: uuid.UUID) -> list[Any]:
-    with engine.connect() as conn:
-        return conn.execute(
-            sa.text(
-                "SELECT line, erp_customer_number, column_name, value, code, severity, message "
-                "FROM import_issue WHERE org_id = :org ORDER BY id"
-            ),
-            {"org": org_id},
-        ).all()
-
-
-def test_a_partitioned_import_gives_exactly_what_a_single_part_import_gives(
-    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    first = _export(tmp_path)  # customers whose rows are far apart in the file
-    second = tmp_path / "second.csv"  # a re-sync: some customers gone, some changed
-    lines = first.read_text(encoding="utf-8").splitlines(keepends=True)
-    second.write_text("".join(lines[:1] + lines[1:700]).replace("GmbH", "AG"), encoding="utf-8")
-    results = {}
-    for label, rows_per_part in (("whole", 10**9), ("parts", 300)):
-        monkeypatch.setattr(validate_module, "ROWS_PER_PART", rows_per_part)
-        org = make_org(engine, f"in-{label}")
-        summaries = [_run(engine, org, path, tmp_path / label) for path in (first, second)]
-        results[label] = (
-            [_comparable(s) for s in summaries],
-            [_report_files(s) for s in summaries],
-            _recorded_issues(engine, org.id),
-            _stored(engine, org.id),
-        )
-    assert validate_module.part_count(1300) == 4  # the second import was in parts
-    assert results["whole"][0][0]["rows"]["rejected"]  # a file with rejected rows
-    assert results["parts"] == results["whole"]
