@@ -490,11 +490,12 @@ def _apply(
     conn: sa.Connection, org_id: uuid.UUID, options: ImportOptions, validated: Validated
 ) -> LoadCounts:
     full = options.mode == ImportMode.FULL
-    customers, contacts, skipped = upsert.skip_unchanged(
+    split = upsert.split_export(
         conn, org_id, validated.customers, validated.contacts, active_only=full
     )
-    upsert.stage_export(conn, customers, contacts, validated.keys_seen)
+    upsert.stage_export(conn, split.customers, split.contacts, validated.keys_seen)
     if full:
+        # before the new customers go in: the budget is a share of the customers stored
         missing, active = upsert.preview_deactivations(conn, org_id)
         budget = options.max_deactivate_rate
         if budget is not None and active and missing / active > budget:
@@ -502,19 +503,20 @@ def _apply(
                 f"full mode would deactivate {missing} of {active} active customers "
                 f"({missing / active:.1%}), more than --max-deactivate-rate {budget:g}"
             )
+    new = upsert.insert_new_customers(conn, org_id, split.new_customers, split.new_contacts)
     customer_counts = upsert.apply_customers(
         conn, org_id, frozenset(validated.customers.columns), full=full
     )
     contact_counts = upsert.apply_contacts(conn, org_id, frozenset(validated.contacts.columns))
     return LoadCounts(
-        customers_inserted=customer_counts.customers_inserted,
+        customers_inserted=new.customers_inserted + customer_counts.customers_inserted,
         customers_updated=customer_counts.customers_updated,
-        customers_unchanged=customer_counts.customers_unchanged + skipped.customers,
+        customers_unchanged=customer_counts.customers_unchanged + split.unchanged_customers,
         customers_deactivated=customer_counts.customers_deactivated,
         customers_reactivated=customer_counts.customers_reactivated,
-        contacts_inserted=contact_counts.contacts_inserted,
+        contacts_inserted=new.contacts_inserted + contact_counts.contacts_inserted,
         contacts_updated=contact_counts.contacts_updated,
-        contacts_unchanged=contact_counts.contacts_unchanged + skipped.contacts,
+        contacts_unchanged=contact_counts.contacts_unchanged + split.unchanged_contacts,
     )
 
 

@@ -64,7 +64,8 @@ customer = Table(
     metadata,
     _uuid_pk(),
     Column("org_id", UUID(as_uuid=True), ForeignKey("org.id"), nullable=False),
-    Column("erp_customer_number", Text, nullable=False),
+    # Byte order (migration 0007): an identifier, compared in every join of a load.
+    Column("erp_customer_number", Text(collation="C"), nullable=False),
     Column("name", Text, nullable=False),
     Column("email", CITEXT),
     Column("default_currency", CHAR(3), nullable=False),

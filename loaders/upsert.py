@@ -23,8 +23,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.types import TypeEngine
 
-from contract import ADDRESS_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS, FINGERPRINT, KEY
+from contract import (
+    ADDRESS_FIELDS,
+    ADDRESS_PARTS,
+    CONTACT_FIELDS,
+    CUSTOMER_FIELDS,
+    FINGERPRINT,
+    KEY,
+)
 from loaders.fingerprint import fingerprint_customers
+from loaders.ids import time_ordered_ids
 from loaders.staging import CreateTempTableAs, copy_frame, read_frame, staging_table
 from loaders.tables import customer, customer_contact
 
@@ -79,47 +87,150 @@ def lock_organisation(conn: Connection, org_id: uuid.UUID) -> None:
 
 
 @dataclass(frozen=True)
-class Unchanged:
-    """Customers (and their contacts) left out of staging because their fingerprint matched."""
+class Split:
+    """An export's customers and contacts by what the load does with them."""
 
-    customers: int = 0
-    contacts: int = 0
+    new_customers: pl.DataFrame
+    """customers the organisation does not have yet (with their fingerprint): COPYed straight in"""
+    new_contacts: pl.DataFrame
+    """the contacts of the new customers"""
+    customers: pl.DataFrame
+    """stored customers whose fingerprint differs (with the new one): staged and merged"""
+    contacts: pl.DataFrame
+    """the contacts of those"""
+    unchanged_customers: int = 0
+    """stored customers the file repeats exactly: never staged, compared or written"""
+    unchanged_contacts: int = 0
 
 
-def skip_unchanged(
+def split_export(
     conn: Connection,
     org_id: uuid.UUID,
     customers: pl.DataFrame,
     contacts: pl.DataFrame,
     *,
     active_only: bool,
-) -> tuple[pl.DataFrame, pl.DataFrame, Unchanged]:
-    """Drop the customers the file repeats exactly; give the others their new fingerprint.
+) -> Split:
+    """Sort the file's customers into new, changed and unchanged against the stored ones.
 
-    A customer whose fingerprint equals the one stored when it was last applied gets no
-    staging, no comparison and no write. In full mode only active customers are skipped, so
-    that inactive ones in the file still reach the reactivation.
+    One COPY TO reads every stored key of the organisation with its fingerprint. A customer
+    whose fingerprint equals the one stored when it was last applied gets no staging, no
+    comparison and no write; in full mode only active customers are skipped, so that inactive
+    ones in the file still reach the reactivation. Keys not stored at all are new: they need
+    no staging and no comparison either (`insert_new_customers`). Call it under the
+    organisation's lock, so that no other import adds keys meanwhile.
     """
     with timed("fingerprint customers"):
         prints = fingerprint_customers(customers, contacts)
-        stored = _stored_fingerprints(conn, org_id, active_only=active_only)
-        same = prints.join(stored, on=[KEY, FINGERPRINT], how="semi").select(KEY)
-        if same.height:
-            customers = customers.join(same, on=KEY, how="anti")
-            kept_contacts = contacts.join(same, on=KEY, how="anti")
+        stored = _stored_customers(conn, org_id)
+        known = stored.select(KEY)
+        customers = customers.join(prints, on=KEY, how="left")
+        new_customers = customers.join(known, on=KEY, how="anti")
+        skippable = stored.filter(pl.col(FINGERPRINT).is_not_null())
+        if active_only:
+            skippable = skippable.filter(pl.col("is_active"))
+        same = prints.join(skippable, on=[KEY, FINGERPRINT], how="semi").select(KEY)
+        if new_customers.height:
+            new_keys = new_customers.select(KEY)
+            new_contacts = contacts.join(new_keys, on=KEY, how="semi")
+            done = pl.concat([new_keys, same])
+        else:
+            new_contacts = contacts.clear()
+            done = same
+        if done.height:
+            customers = customers.join(done, on=KEY, how="anti")
+            kept_contacts = contacts.join(done, on=KEY, how="anti")
         else:
             kept_contacts = contacts
-        customers = customers.join(prints, on=KEY, how="left")
-    skipped = Unchanged(customers=same.height, contacts=contacts.height - kept_contacts.height)
-    return customers, kept_contacts, skipped
+    return Split(
+        new_customers=new_customers,
+        new_contacts=new_contacts,
+        customers=customers,
+        contacts=kept_contacts,
+        unchanged_customers=same.height,
+        unchanged_contacts=contacts.height - kept_contacts.height - new_contacts.height,
+    )
 
 
-def _stored_fingerprints(conn: Connection, org_id: uuid.UUID, *, active_only: bool) -> pl.DataFrame:
+def _stored_customers(conn: Connection, org_id: uuid.UUID) -> pl.DataFrame:
+    """Every stored key of the organisation, with its fingerprint (or null) and is_active."""
     c = customer.c
-    query = sa.select(c[KEY], c[FINGERPRINT]).where(c.org_id == org_id, c[FINGERPRINT].is_not(None))
-    if active_only:
-        query = query.where(c.is_active)
-    return read_frame(conn, query, {KEY: pl.String, FINGERPRINT: pl.Int64})
+    query = sa.select(c[KEY], c[FINGERPRINT], sa.cast(c.is_active, sa.Integer)).where(
+        c.org_id == org_id
+    )
+    frame = read_frame(conn, query, {KEY: pl.String, FINGERPRINT: pl.Int64, "is_active": pl.Int8})
+    return frame.with_columns(pl.col("is_active").cast(pl.Boolean))
+
+
+# What jsonb_strip_nulls() takes out of the validators' address JSON (polars' compact encoding
+# of the present parts): `"part":null` with its comma. A quote inside a value is escaped, so
+# the pattern cannot match inside one.
+_NULL_PART = "|".join(ADDRESS_PARTS)
+_NULL_PARTS = rf'"(?:{_NULL_PART})":null,?'
+
+
+def _new_address(field: str) -> pl.Expr:
+    """The stored value of a new customer's address: nulls stripped, null when nothing is left
+    (as `_customer_value` gives it when nothing is stored)."""
+    stripped = (
+        pl.col(field).str.replace_all(_NULL_PARTS, "").str.replace(r",\}$", "}", literal=False)
+    )
+    return pl.when(stripped != "{}").then(stripped).alias(field)
+
+
+def new_customer_rows(org_id: uuid.UUID, customers: pl.DataFrame) -> pl.DataFrame:
+    """The `customer` rows of new customers (columns named as the table's), ids in key order."""
+    fields = [f for f in CUSTOMER_FIELDS if f in customers.columns]
+    return customers.sort(KEY).select(
+        time_ordered_ids(customers.height),
+        pl.lit(str(org_id)).alias("org_id"),
+        KEY,
+        *(_new_address(f) if f in ADDRESS_FIELDS else pl.col(f) for f in fields),
+        *([FINGERPRINT] if FINGERPRINT in customers.columns else []),
+    )
+
+
+def new_contact_rows(
+    org_id: uuid.UUID, customer_rows: pl.DataFrame, contacts: pl.DataFrame
+) -> pl.DataFrame:
+    """The `customer_contact` rows of new customers' contacts, in (customer, email) order."""
+    fields = [f for f in CONTACT_FIELDS if f in contacts.columns]
+    owners = customer_rows.select(KEY, pl.col("id").alias("customer_id"))
+    rows = contacts.join(owners, on=KEY, how="inner").sort("customer_id", "email")
+    return rows.select(
+        time_ordered_ids(rows.height),
+        pl.lit(str(org_id)).alias("org_id"),
+        "customer_id",
+        "email",
+        *(pl.col(f).fill_null(False) if f == "is_primary" else pl.col(f) for f in fields),
+    )
+
+
+def insert_new_customers(
+    conn: Connection, org_id: uuid.UUID, customers: pl.DataFrame, contacts: pl.DataFrame
+) -> LoadCounts:
+    """COPY customers the organisation does not have, and their contacts, straight in.
+
+    Their ids are made here (time-ordered, increasing in key order, so that every index of
+    both tables is appended to); created_at, updated_at and is_active take their defaults, as
+    an INSERT of the merge would give them. Contacts come from the validators with one
+    primary at most per customer and one row per (customer, lower-cased email).
+    """
+    if not customers.height:
+        return LoadCounts()
+    with timed("prepare new customers"):
+        rows = new_customer_rows(org_id, customers)
+    with timed("copy new customers"):
+        copy_frame(conn, customer, rows, rows.columns)
+    inserted_contacts = 0
+    if contacts.height:
+        with timed("prepare new contacts"):
+            contact_rows = new_contact_rows(org_id, rows, contacts)
+        with timed("copy new contacts"):
+            inserted_contacts = copy_frame(
+                conn, customer_contact, contact_rows, contact_rows.columns
+            )
+    return LoadCounts(customers_inserted=rows.height, contacts_inserted=inserted_contacts)
 
 
 # Staging: copies of the stored columns (no constraints), dropped at commit. Emails stage as

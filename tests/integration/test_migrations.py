@@ -246,3 +246,49 @@ def test_runs_recorded_before_0005_are_marked_written_and_have_no_stored_header(
     schema.downgrade(engine, "0004")
     assert "import_rejected_row" not in _tables(engine)
     engine.dispose()
+
+
+# --- 0007: byte-order keys ----------------------------------------------------------------
+
+
+def _key_collation(engine: sa.Engine) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT collation_name FROM information_schema.columns "
+                "WHERE table_name = 'customer' AND column_name = 'erp_customer_number'"
+            )
+        ).scalar_one()
+
+
+def test_the_c_collation_migration_upgrades_and_downgrades_keeping_the_customers(
+    empty_db_url: str,
+) -> None:
+    engine = create_db_engine(empty_db_url)
+    schema.upgrade(engine, "0006")
+    _org_with_customers(engine, "acme", ["b-2", "B-1", "ä-3"])
+    before = _stored_keys(engine)
+    assert _key_collation(engine) is None  # the database's default
+
+    schema.upgrade(engine, "0007")
+    assert _key_collation(engine) == "C"
+    assert sorted(_stored_keys(engine)) == sorted(before)
+    with engine.connect() as conn:
+        in_order = conn.execute(
+            sa.text("SELECT erp_customer_number FROM customer ORDER BY erp_customer_number")
+        ).scalars()
+        assert list(in_order) == ["B-1", "b-2", "ä-3"]  # byte order
+        # the unique index was rebuilt and still refuses a second equal key
+        with pytest.raises(sa.exc.IntegrityError):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO customer (org_id, erp_customer_number, name, "
+                    "default_currency, default_language) "
+                    "SELECT org_id, 'b-2', 'x', 'EUR', 'de' FROM customer LIMIT 1"
+                )
+            )
+
+    schema.downgrade(engine, "0006")
+    assert _key_collation(engine) is None
+    assert sorted(_stored_keys(engine)) == sorted(before)
+    engine.dispose()
