@@ -55,7 +55,7 @@ def profile() -> None:
     """Source profiles: how an ERP's export maps onto erp-sync's columns.
 
     \b
-    Examples:
+    Example:
       erp-sync profile list
       erp-sync profile show sap
       erp-sync profile check KNA1.csv --profile sap
@@ -65,7 +65,12 @@ def profile() -> None:
 
 @profile.command("list")
 def list_command() -> None:
-    """List the shipped profiles and which export each reads."""
+    """List the shipped profiles and which export each reads.
+
+    \b
+    Example:
+      erp-sync profile list
+    """
     from validators.profiles import load_profile, shipped_profiles
 
     rows = []
@@ -96,7 +101,12 @@ def _describe_spec(spec: object) -> tuple[str, str]:
 @profile.command("show")
 @click.argument("name")
 def show_command(name: str) -> None:
-    """Show one profile's mapping as a table: contract column, source header(s), value map."""
+    """Show one profile's mapping as a table: contract column, source header(s), value map.
+
+    \b
+    Example:
+      erp-sync profile show datev
+    """
     from contract import ALL_COLUMNS
 
     found = _load(name)
@@ -150,6 +160,10 @@ def check_command(file: Path, profile_name: str) -> int:
     Prints how each source column maps and the first problems. Exit 0 when the file would
     import without a rejected row, 1 when some of the first rows would be rejected, 3 when the
     file as a whole would be refused.
+
+    \b
+    Example:
+      erp-sync profile check KNA1.csv --profile sap
     """
     import polars as pl
 
@@ -215,7 +229,12 @@ def check_command(file: Path, profile_name: str) -> int:
 @profile.command("guess")
 @click.argument("file", type=click.Path(path_type=Path))
 def guess_command(file: Path) -> int:
-    """Name the shipped profile whose aliases cover FILE's header best, with its coverage."""
+    """Name the shipped profile whose aliases cover FILE's header best, with its coverage.
+
+    \b
+    Example:
+      erp-sync profile guess export.csv
+    """
     from contract import ExitCode
     from validators.mapping import coverage
     from validators.profiles import load_profile, shipped_profiles

@@ -255,7 +255,7 @@ def test_a_database_lost_after_the_loads_retries_is_one_line_exit_4_and_a_failed
     assert "Traceback" not in result.output, result
     lines = error_lines(result) + [line for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) <= 4, result
-    assert "failed" in result.output
+    assert "failed" in result.output.lower()
     with engine.connect() as conn:
         statuses = conn.execute(sa.text("SELECT status FROM import_run")).scalars().all()
     assert statuses == ["failed"]

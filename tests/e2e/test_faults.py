@@ -154,13 +154,13 @@ def kill_and_wait(
 
 
 def statement_running(
-    admin: psycopg.Connection[Any], database: str, prefix: str
+    admin: psycopg.Connection[Any], database: str, *prefixes: str
 ) -> list[tuple[int, str]]:
-    """(pid, statement) of erp-sync backends running a statement that starts with `prefix`."""
+    """(pid, statement) of erp-sync backends running a statement that starts with a prefix."""
     rows = admin.execute(
         "SELECT pid, left(query, 80) FROM pg_stat_activity WHERE datname = %s "
-        "AND application_name = 'erp-sync' AND state = 'active' AND query LIKE %s",
-        (database, prefix + "%"),
+        "AND application_name = 'erp-sync' AND state = 'active' AND query LIKE ANY(%s)",
+        (database, [prefix + "%" for prefix in prefixes]),
     ).fetchall()
     return [(int(pid), str(query)) for pid, query in rows]
 
@@ -281,7 +281,7 @@ def test_an_import_killed_right_after_launch_changes_nothing_and_a_rerun_applies
     assert assert_rerun_converges(env, engine, slug, files) == "succeeded"
 
 
-def test_an_import_killed_during_its_copy_into_staging_changes_nothing(
+def test_an_import_killed_during_its_copy_changes_nothing(
     env: CliEnv,
     engine: Engine,
     admin: psycopg.Connection[Any],
@@ -297,9 +297,12 @@ def test_an_import_killed_during_its_copy_into_staging_changes_nothing(
         deadline = time.monotonic() + WAIT
         caught: list[tuple[int, str]] = []
         while not caught and victim.poll() is None and time.monotonic() < deadline:
-            caught = statement_running(admin, database, "COPY stage_")
+            # New customers are COPYed straight into their tables, changed ones into staging.
+            caught = statement_running(
+                admin, database, "COPY stage_", "COPY customer ", "COPY customer_contact "
+            )
             if not caught:
-                time.sleep(0.005)
+                time.sleep(0.01)
         assert caught, f"the import was never seen in its COPY (exit {victim.poll()})"
         kill_and_wait(victim, admin, database, known)
     assert victim.returncode == -signal.SIGKILL, caught
