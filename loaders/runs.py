@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
-import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from contract import APPLIED_STATUSES, Summary
-from loaders.staging import copy_frame
 from loaders.tables import import_issue, import_run, org
+
+if TYPE_CHECKING:  # reading runs (`erp-sync runs`, `report`) needs no polars: see record_run
+    import polars as pl
 
 # Every column of import_issue but its generated id.
 ISSUE_COPY_COLUMNS = [column.name for column in import_issue.c if not column.primary_key]
@@ -40,6 +42,10 @@ def record_run(
     forced: bool,
 ) -> None:
     """Insert the run's row and COPY its issues, on the caller's transaction."""
+    import polars as pl
+
+    from loaders.staging import copy_frame
+
     rows, customers, contacts = summary.rows, summary.customers, summary.contacts
     document = summary.to_json_dict()
     conn.execute(
