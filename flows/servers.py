@@ -97,16 +97,26 @@ def files_of(home: Path) -> HomeFiles:
 # --- use: what a command calls ----------------------------------------------------------------
 
 
-def configure_prefect(home: Path, idle_minutes: float) -> str:
+_starting: tuple[HomeFiles, dict[str, Any]] | None = None
+
+
+def configure_prefect(home: Path, idle_minutes: float, *, wait: bool = True) -> str:
     """Point this process's Prefect at a server, before Prefect is imported; return the API URL.
 
     PREFECT_API_URL (or Prefect settings already active in this process, as under the tests)
     wins and nothing is started. Otherwise the shared server of home is joined, or started.
+    With wait=False a server that is still starting is not waited for: `wait_for_prefect()`
+    does that later, so that a command can open its database meanwhile.
     """
+    global _starting
     configured = configured_prefect_url()
     if configured:
         return configured
-    url = ensure_prefect_server(home, idle_minutes)
+    files, state = _join_or_start_prefect(home, idle_minutes)
+    _starting = (files, state)
+    if wait:
+        wait_for_prefect()
+    url = str(state["url"])
     os.environ["PREFECT_API_URL"] = url
     if "prefect.settings" in sys.modules:  # imported already: its settings are read
         from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -128,8 +138,23 @@ def configured_prefect_url() -> str | None:
     return None
 
 
+def wait_for_prefect() -> None:
+    """Wait until the shared Prefect server that `configure_prefect` started answers."""
+    global _starting
+    if _starting is not None:
+        files, state = _starting
+        _wait_until_healthy(files, state)
+        _starting = None
+
+
 def ensure_prefect_server(home: Path, idle_minutes: float) -> str:
     """The API URL of home's shared Prefect server, started if it is not running and healthy."""
+    files, state = _join_or_start_prefect(home, idle_minutes)
+    _wait_until_healthy(files, state)
+    return str(state["url"])
+
+
+def _join_or_start_prefect(home: Path, idle_minutes: float) -> tuple[HomeFiles, dict[str, Any]]:
     files = files_of(home)
     mark_in_use(files)
     with _locked(files.lock("prefect")):
@@ -139,8 +164,7 @@ def ensure_prefect_server(home: Path, idle_minutes: float) -> str:
             state = None
         if state is None:
             state = _spawn_watchdog(files, "prefect", idle_minutes)
-    _wait_until_healthy(files, state)
-    return str(state["url"])
+    return files, state
 
 
 def ensure_embedded_postgres(home: Path, idle_minutes: float) -> str:

@@ -21,6 +21,7 @@ from flows.cli.imports import import_command
 from flows.cli.org import org
 from flows.cli.runs import report_command, runs_command
 from flows.cli.serve import serve_command
+from flows.cli.servers import stop_command, ui_command
 from flows.cli.sync import sync_command
 from flows.settings import get_settings
 
@@ -46,6 +47,8 @@ cli.add_command(runs_command)
 cli.add_command(report_command)
 cli.add_command(serve_command)
 cli.add_command(demo_command)
+cli.add_command(ui_command)
+cli.add_command(stop_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -88,6 +91,7 @@ def _exit_on_error(exc: Exception) -> NoReturn:
 def _error_exit_code(exc: BaseException) -> int | None:
     """The contract's exit code for an error a user can act on, or None for a crash."""
     from contract import ExitCode
+    from flows.servers import ServerStartError
     from loaders.exceptions import (
         DatabaseUnavailableError,
         OrganisationNotFoundError,
@@ -96,7 +100,7 @@ def _error_exit_code(exc: BaseException) -> int | None:
 
     if isinstance(exc, UsageError | SchemaBehindError | OrganisationNotFoundError):
         return ExitCode.USAGE
-    if isinstance(exc, DatabaseUnavailableError):
+    if isinstance(exc, DatabaseUnavailableError | ServerStartError):
         return ExitCode.FAILED
     return None
 

@@ -12,7 +12,9 @@ from flows.cli.common import (
     build_import_options,
     import_options,
     open_database,
+    prefect_ready,
     print_summary,
+    use_prefect,
 )
 
 
@@ -33,6 +35,7 @@ def import_command(file: Path, org_slug: str, as_json: bool, **options: Any) -> 
 
     if not file.is_file():
         raise UsageError(f"no such file: {file}")
+    use_prefect(wait=False)  # it may start while the database opens
     handle = open_database()
     with handle.engine.connect() as conn:
         get_org(conn, org_slug)  # unknown organisation: exit 2 before any run starts
@@ -43,6 +46,7 @@ def import_command(file: Path, org_slug: str, as_json: bool, **options: Any) -> 
         from flows.progress import enable_terminal_progress
 
         enable_terminal_progress()
+    prefect_ready()
     summary = import_file(str(file), org_slug, run_options)
     from flows.sync_flow import write_reports_index
 

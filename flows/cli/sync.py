@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from flows.cli.common import UsageError, build_import_options, import_options, open_database
+from flows.cli.common import (
+    UsageError,
+    build_import_options,
+    import_options,
+    open_database,
+    prefect_ready,
+    use_prefect,
+)
 from flows.cli.formatting import format_sync_result
 
 
@@ -32,6 +39,7 @@ def sync_command(inbox: Path, as_json: bool, **options: Any) -> int:
     """
     if not inbox.is_dir():
         raise UsageError(f"no such inbox folder: {inbox}")
+    use_prefect(wait=False)  # it may start while the database opens
     open_database()  # schema behind or database down: exit before any run starts
     sync_options = build_import_options(options)
     from flows.sync_flow import sync_inbox
@@ -41,6 +49,7 @@ def sync_command(inbox: Path, as_json: bool, **options: Any) -> int:
 
         enable_terminal_progress()
 
+    prefect_ready()
     result = sync_inbox(str(inbox), sync_options)
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
