@@ -183,7 +183,7 @@ def ensure_embedded_postgres(home: Path, idle_minutes: float) -> str:
 
 def stop_servers(home: Path) -> list[str]:
     """Stop home's shared Prefect server and embedded PostgreSQL; say what was stopped."""
-    from loaders.embedded import stop_embedded_server
+    from loaders.embedded import embedded_server_pid, stop_embedded_server
 
     files = HomeFiles(home.expanduser().resolve())
     stopped: list[str] = []
@@ -198,11 +198,13 @@ def stop_servers(home: Path) -> list[str]:
             )
         files.state("prefect").unlink(missing_ok=True)
     with _locked(files.lock("postgres")):
+        running = embedded_server_pid(files.home) is not None
         state = _read_state(files.state("postgres"))
         if state is not None:
-            _stop_watchdog(state)
+            _stop_watchdog(state)  # it stops the server too
             files.state("postgres").unlink(missing_ok=True)
-        if stop_embedded_server(files.home):
+        stop_embedded_server(files.home)
+        if running:
             stopped.append(f"the embedded PostgreSQL under {files.pgdata}")
     return stopped
 
