@@ -12,10 +12,10 @@ reported:
 - a 10,000-customer import into an empty organisation (`benchmarks.generate --customers 10000
   --seed 7`)
 
-Prints a table and writes benchmarks/results/quick-<timestamp>.json. `--repo` times another
-checkout of erp-sync (e.g. the main branch, for a before/after).
+Prints a table and writes benchmarks/results/quick-<timestamp>.json. `--compare PATH` times
+another checkout too (e.g. the code before a change), the two alternating within each round.
 
-    python -m benchmarks.quick [--rounds 3] [--repo PATH]
+    python -m benchmarks.quick [--rounds 3] [--repo PATH] [--compare PATH]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ TARGETS: dict[str, tuple[float, bool]] = {
     "runs": (1.5, False),
     "report": (1.5, False),
     "first command, fresh home (org add)": (15.0, False),
-    "first import, fresh home": (15.0, False),
+    "first import, fresh home (1 run)": (15.0, False),
 }
 
 
@@ -119,37 +119,50 @@ def ten_thousand_customers(work: Path) -> Path:
     return path
 
 
-def measure(bench: Bench, rounds: int) -> None:
-    """The rounds: every measure once per round, in the same order."""
-    work = bench.work
-    big = ten_thousand_customers(work)
+def set_up(bench: Bench, big: Path) -> Path:
+    """A home with organisation acme and one import done: the commands after it are "warm"."""
     home = bench.fresh_home()
     bench.has_stop = "stop" in bench.run(None, ["--help"], home)
     bench.run(None, ["org", "add", "acme"], home)
-    bench.run(None, ["import", str(one_row_file(work, 0)), "--org", "acme"], home)  # warm up
-    for n in range(1, rounds + 1):
-        bench.run("floor", [], home, floor=True)
-        out = bench.run(
-            "one-row import, warm home",
-            ["import", str(one_row_file(work, n)), "--org", "acme", "--json"],
-            home,
-        )
-        run_id = json.loads(out)["run_id"]
-        bench.run("org list", ["org", "list"], home)
-        bench.run("runs", ["runs"], home)
-        bench.run("report", ["report", run_id], home)
-        bench.run(None, ["org", "add", f"big{n}"], home)
-        bench.run("10,000-customer import, empty organisation", ["import", str(big),
-                  "--org", f"big{n}", "--json"], home)  # fmt: skip
-        fresh = bench.fresh_home()
-        bench.run("first command, fresh home (org add)", ["org", "add", "acme"], fresh)
+    bench.run(None, ["import", str(one_row_file(bench.work, 0)), "--org", "acme"], home)
+    return home
+
+
+def one_round(bench: Bench, home: Path, big: Path, n: int) -> None:
+    """Every measure once. The first import on a fresh home (the Prefect server starting, about
+    20 s) is timed in the first round only, to keep the whole run under two minutes."""
+    work = bench.work
+    bench.run("floor", [], home, floor=True)
+    out = bench.run(
+        "one-row import, warm home",
+        ["import", str(one_row_file(work, n)), "--org", "acme", "--json"],
+        home,
+    )
+    run_id = json.loads(out)["run_id"]
+    bench.run("org list", ["org", "list"], home)
+    bench.run("runs", ["runs"], home)
+    bench.run("report", ["report", run_id], home)
+    bench.run(None, ["org", "add", f"big{n}"], home)
+    bench.run("10,000-customer import, empty organisation", ["import", str(big),
+              "--org", f"big{n}", "--json"], home)  # fmt: skip
+    fresh = bench.fresh_home()
+    bench.run("first command, fresh home (org add)", ["org", "add", "acme"], fresh)
+    if n == 1:
         bench.run(
-            "first import, fresh home",
+            "first import, fresh home (1 run)",
             ["import", str(one_row_file(work, 100 + n)), "--org", "acme"],
             fresh,
         )
-        bench.stop(fresh)
-    bench.stop(home)
+    bench.stop(fresh)
+
+
+def measure(benches: list[Bench], rounds: int) -> None:
+    """The rounds: every measure once per round, the checkouts alternating within a round."""
+    big = ten_thousand_customers(benches[0].work)
+    homes = [set_up(bench, big) for bench in benches]
+    for n in range(1, rounds + 1):
+        for bench, home in zip(benches, homes, strict=True):
+            one_round(bench, home, big, n)
 
 
 def summarise(bench: Bench) -> dict[str, Any]:
@@ -209,33 +222,51 @@ def machine() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the rounds, print the table, write the JSON result."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.quick", description=__doc__)
+    """Run the rounds, print the table(s), write the JSON result."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.quick",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds (medians over them)")
     parser.add_argument("--repo", type=Path, default=REPO, help="the erp-sync checkout to time")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="REPO",
+        help="another checkout (e.g. the code before a change), timed alternately with --repo",
+    )
     parser.add_argument("--results", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     started_at = datetime.now(UTC)
     info = machine()
     work = Path(tempfile.mkdtemp(prefix="erp-sync-quick-"))
-    bench = Bench(args.repo.resolve(), work)
+    repos = [args.repo.resolve()] + ([args.compare.resolve()] if args.compare else [])
+    benches = []
+    for index, repo in enumerate(repos):
+        (work / str(index)).mkdir()
+        benches.append(Bench(repo, work / str(index)))
     began = time.perf_counter()
     try:
-        measure(bench, args.rounds)
+        measure(benches, args.rounds)
     finally:
-        for home in bench.homes:
-            bench.stop(home)
+        for bench in benches:
+            for home in bench.homes:
+                bench.stop(home)
         shutil.rmtree(work, ignore_errors=True)
     result = {
         "measured_at": started_at.isoformat(timespec="seconds"),
-        "repo": str(args.repo.resolve()),
-        "commit": _commit(args.repo),
         "rounds": args.rounds,
         "machine": info,
         "total_s": round(time.perf_counter() - began, 1),
-        **summarise(bench),
+        "checkouts": [
+            {"repo": str(bench.repo), "commit": _commit(bench.repo), **summarise(bench)}
+            for bench in benches
+        ],
     }
-    print_table(result)
+    for checkout in result["checkouts"]:
+        print(f"\n{checkout['repo']} ({checkout['commit'] or 'not a git checkout'})")
+        print_table(checkout)
     args.results.mkdir(parents=True, exist_ok=True)
     out = args.results / f"quick-{started_at.strftime('%Y-%m-%dT%H%M%S%z')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
