@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test unit lint typecheck constraints bench clean
+.PHONY: help install demo test unit lint typecheck constraints bench bench-quick clean
 
 help:
 	@echo "make demo         set up .venv and run the demo on the embedded database"
 	@echo "make test         set up .venv, lint, type-check and run the whole test suite"
 	@echo "make constraints  regenerate constraints.txt (the name==version pins) from pyproject.toml"
 	@echo "make bench        run the benchmarks (generates ~1 GB of data under benchmarks/data)"
+	@echo "make bench-quick  time start-up: small commands and a 10,000-customer import (< 2 min)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "erp-sync needs Python 3.11 or newer")'
@@ -53,6 +54,9 @@ constraints:
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

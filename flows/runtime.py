@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from flows.servers import ensure_embedded_postgres
 from flows.settings import Settings
-from loaders.embedded import start_embedded_server
 from loaders.engine import check_connection, create_db_engine
 from loaders.schema import ensure_schema_current
 
@@ -47,7 +47,7 @@ def _open(settings: Settings, *, check_schema: bool) -> Database:
     """
     embedded = settings.database_url is None
     url = (
-        start_embedded_server(settings.home)
+        ensure_embedded_postgres(settings.home, settings.server_idle_minutes)
         if settings.database_url is None
         else settings.database_url
     )

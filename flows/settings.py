@@ -31,7 +31,10 @@ class Settings(BaseSettings):
     )
     home: Path = Field(
         default_factory=_default_home,
-        description="State directory: the embedded database lives in <home>/pgdata.",
+        description=(
+            "State directory: the embedded database (<home>/pgdata), the shared Prefect "
+            "server's data (<home>/prefect) and the shared servers' state (<home>/servers)."
+        ),
     )
     report_dir: Path = Field(
         default=Path("reports"),
@@ -45,6 +48,14 @@ class Settings(BaseSettings):
         default=4,
         ge=1,
         description="How many organisations the nightly sync imports in parallel.",
+    )
+    server_idle_minutes: float = Field(
+        default=30,
+        gt=0,
+        description=(
+            "Minutes the shared local servers (the Prefect server started when PREFECT_API_URL is "
+            "unset, and the embedded PostgreSQL) keep running after the last command used them."
+        ),
     )
     log_level: str = Field(
         default="WARNING", description="Log level of erp-sync's own loggers (on stderr)."

@@ -9,17 +9,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from contract import APPLIED_STATUSES, ISSUE_COLUMNS, Summary
-from contract.frames import ISSUE_SCHEMA
 from loaders.exceptions import AmbiguousRunIdError
-from loaders.staging import copy_frame
 from loaders.tables import import_issue, import_rejected_row, import_run, org
+
+if TYPE_CHECKING:  # reading runs (`erp-sync runs`, `report`) needs no polars: see record_run
+    import polars as pl
 
 # Every column of import_issue but its generated id.
 ISSUE_COPY_COLUMNS = [column.name for column in import_issue.c if not column.primary_key]
@@ -72,6 +72,10 @@ def record_run(
     `header`, `_extra`, `errors`); with the header, the delimiter and the issues it is all that
     the report files need, so they can be written again from here (`read_stored_reports`).
     """
+    import polars as pl
+
+    from loaders.staging import copy_frame
+
     rows, customers, contacts = summary.rows, summary.customers, summary.contacts
     document = summary.to_json_dict()
     conn.execute(
@@ -121,6 +125,8 @@ def record_run(
 
 def _array_element(value: pl.Expr) -> pl.Expr:
     """One element of a PostgreSQL array literal: NULL, or the text quoted and escaped."""
+    import polars as pl
+
     escaped = value.str.replace_all("\\", "\\\\", literal=True).str.replace_all(
         '"', '\\"', literal=True
     )
@@ -133,6 +139,8 @@ def _array_element(value: pl.Expr) -> pl.Expr:
 
 def _rejected_row_records(rejected_rows: pl.DataFrame, width: int) -> pl.DataFrame:
     """The rejected rows as import_rejected_row's columns, arrays as text literals for COPY."""
+    import polars as pl
+
     columns = rejected_rows.columns
     cells = [
         _array_element(pl.col(f"c{i}").cast(pl.String)) if f"c{i}" in columns else pl.lit("NULL")
@@ -165,6 +173,10 @@ def _rejected_row_records(rejected_rows: pl.DataFrame, width: int) -> pl.DataFra
 
 def read_stored_reports(conn: Connection, run_id: uuid.UUID) -> StoredReports | None:
     """Everything a recorded run's report files are written from, or None for no such run."""
+    import polars as pl
+
+    from contract.frames import ISSUE_SCHEMA
+
     run = conn.execute(
         sa.select(import_run.c.summary, import_run.c.header, import_run.c.reports_written_at).where(
             import_run.c.id == run_id

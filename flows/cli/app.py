@@ -23,6 +23,7 @@ from flows.cli.org import org
 from flows.cli.profile import profile
 from flows.cli.runs import report_command, runs_command
 from flows.cli.serve import serve_command
+from flows.cli.servers import stop_command, ui_command
 from flows.cli.sync import sync_command
 from flows.settings import get_settings
 
@@ -49,6 +50,8 @@ cli.add_command(report_command)
 cli.add_command(serve_command)
 cli.add_command(demo_command)
 cli.add_command(profile)
+cli.add_command(ui_command)
+cli.add_command(stop_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -109,6 +112,7 @@ def _exit_on_error(exc: Exception) -> NoReturn:
 def _error_exit_code(exc: BaseException) -> int | None:
     """The contract's exit code for an error a user can act on, or None for a crash."""
     from contract import ExitCode
+    from flows.servers import ServerStartError
     from loaders.exceptions import (
         AmbiguousRunIdError,
         DatabaseUnavailableError,
@@ -126,7 +130,7 @@ def _error_exit_code(exc: BaseException) -> int | None:
     )
     if isinstance(exc, usage):
         return ExitCode.USAGE
-    if isinstance(exc, DatabaseUnavailableError | CommandFailedError):
+    if isinstance(exc, DatabaseUnavailableError | CommandFailedError | ServerStartError):
         return ExitCode.FAILED
     return None
 

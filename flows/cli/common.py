@@ -46,6 +46,26 @@ def open_database(*, check_schema: bool = True) -> Database:
     return open_settings_database(get_settings(), check_schema=check_schema)
 
 
+def use_prefect(*, wait: bool = True) -> str:
+    """Point Prefect at its server before Prefect is imported: PREFECT_API_URL, else the shared
+    local server of ERP_SYNC_HOME (started if needed, never Prefect's temporary server).
+
+    wait=False: a server that is starting is waited for by `prefect_ready()`, so the command can
+    do its database work while it starts.
+    """
+    from flows.servers import configure_prefect
+
+    settings = get_settings()
+    return configure_prefect(settings.home, settings.server_idle_minutes, wait=wait)
+
+
+def prefect_ready() -> None:
+    """Wait for the Prefect server `use_prefect(wait=False)` started, if it is still starting."""
+    from flows.servers import wait_for_prefect
+
+    wait_for_prefect()
+
+
 def check_rate(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     """Click callback: a rate option must lie between 0 and 1."""
     if value is not None and not 0 <= value <= 1:

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from flows.cli.common import UsageError, build_import_options, open_database, report_dir_option
+from flows.cli.common import (
+    UsageError,
+    build_import_options,
+    open_database,
+    prefect_ready,
+    report_dir_option,
+    use_prefect,
+)
 from flows.cli.formatting import format_runs_table, format_sync_result
 from flows.settings import get_settings
 
@@ -37,6 +44,7 @@ def demo_command(inbox: Path, report_dir: Path | None) -> int:
 
     if not inbox.is_dir():
         raise UsageError(f"no such inbox folder: {inbox}")
+    use_prefect(wait=False)  # it may start while the database opens
     handle = open_database()
     where = (
         "embedded PostgreSQL under " + str(get_settings().home)
@@ -56,6 +64,7 @@ def demo_command(inbox: Path, report_dir: Path | None) -> int:
 
     enable_terminal_progress()
     options = build_import_options({"report_dir": report_dir})
+    prefect_ready()
     result = sync_inbox(str(inbox), options)
 
     click.echo("")

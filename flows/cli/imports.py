@@ -13,7 +13,9 @@ from flows.cli.common import (
     echo_notice,
     import_options,
     open_database,
+    prefect_ready,
     print_summary,
+    use_prefect,
 )
 
 
@@ -58,6 +60,7 @@ def import_command(
                 f"--contacts needs a profile with a two-file layout; '{run_options.profile}' "
                 "has none (see `erp-sync profile show`)"
             )
+    use_prefect(wait=False)  # it may start while the database opens
     handle = open_database()
     with handle.engine.connect() as conn:
         organisation = get_org(conn, org_slug)  # unknown organisation: exit 2 before any run
@@ -71,6 +74,7 @@ def import_command(
         from flows.progress import enable_terminal_progress
 
         enable_terminal_progress()
+    prefect_ready()
     result = import_file(str(file), org_slug, run_options)
     from flows.sync_flow import write_reports_index
 

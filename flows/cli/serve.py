@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from flows.cli.common import UsageError
-from flows.settings import get_settings
+from flows.cli.common import UsageError, use_prefect
 
 
 @click.command("serve")
@@ -31,26 +30,25 @@ from flows.settings import get_settings
 def serve_command(cron: str, timezone_name: str | None, inbox: Path | None) -> None:
     """Serve the nightly sync as the Prefect deployment nightly-sync/nightly, until stopped.
 
-    Uses the Prefect server of PREFECT_API_URL; without one it starts a local Prefect server
-    (with its scheduler, data under ERP_SYNC_HOME/prefect) for as long as it serves. Runs never
-    overlap: a run due while the previous one is still going is cancelled.
+    Uses the Prefect server of PREFECT_API_URL; without one, the shared local Prefect server of
+    ERP_SYNC_HOME (started if needed, with its scheduler, data under ERP_SYNC_HOME/prefect; see
+    `erp-sync ui`), which keeps running while it serves. Runs never overlap: a run due while the
+    previous one is still going is cancelled.
 
     \b
     Example:
       erp-sync serve --cron "30 1 * * *" --timezone Europe/Berlin --inbox /srv/erp/inbox
     """
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from flows.servers import configured_prefect_url, ui_address
 
+    shared = configured_prefect_url() is None
+    url = use_prefect()
     from flows import serve
 
     try:
-        serve.build_deployment(cron=cron, timezone=timezone_name, inbox=inbox)  # validate first
+        deployment = serve.build_deployment(cron=cron, timezone=timezone_name, inbox=inbox)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    if PREFECT_API_URL.value():
-        serve.serve_deployment(serve.build_deployment(cron, timezone_name, inbox))
-        return
-    with serve.local_prefect_server(get_settings().home) as url:
-        click.echo(f"started a local Prefect server: {url.removesuffix('/api')}", err=True)
-        with temporary_settings(updates={PREFECT_API_URL: url}):
-            serve.serve_deployment(serve.build_deployment(cron, timezone_name, inbox))
+    if shared:
+        click.echo(f"using the local Prefect server: {ui_address(url)}", err=True)
+    serve.serve_deployment(deployment)

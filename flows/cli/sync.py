@@ -14,6 +14,8 @@ from flows.cli.common import (
     echo_notice,
     import_options,
     open_database,
+    prefect_ready,
+    use_prefect,
 )
 from flows.cli.formatting import format_sync_result
 
@@ -41,6 +43,7 @@ def sync_command(inbox: Path, as_json: bool, **options: Any) -> int:
     """
     if not inbox.is_dir():
         raise UsageError(f"no such inbox folder: {inbox}")
+    use_prefect(wait=False)  # it may start while the database opens
     open_database()  # schema behind or database down: exit before any run starts
     sync_options = build_import_options(options)
     from flows.sync_flow import sync_inbox
@@ -50,6 +53,7 @@ def sync_command(inbox: Path, as_json: bool, **options: Any) -> int:
 
         enable_terminal_progress()
 
+    prefect_ready()
     result = sync_inbox(str(inbox), sync_options)
     for recovered in result["reports_recovered"]:
         echo_notice(recovered["message"], error=recovered["error"] is not None)

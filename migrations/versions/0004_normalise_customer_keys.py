@@ -81,7 +81,13 @@ def _bracket(ranges: tuple[tuple[int, int], ...] | list[tuple[int, int]]) -> str
     )
 
 
-FORMAT_CLASS = f"[{_bracket(_format_ranges())}]"
+def _format_class() -> str:
+    """The bracket expression of every format character (built when the migration runs: the
+    scan of all code points takes most of a second, and every command loads this file to learn
+    the latest revision)."""
+    return f"[{_bracket(_format_ranges())}]"
+
+
 EDGES = f"^[{_bracket(WHITE_SPACE)}]+|[{_bracket(WHITE_SPACE)}]+$"
 
 # Only non-ASCII keys can change (every format character, every decomposable character and every
@@ -147,7 +153,7 @@ def _collision_message(rows: list[sa.Row]) -> str:
 
 
 def upgrade() -> None:
-    params = {"format_class": FORMAT_CLASS, "edges": EDGES}
+    params = {"format_class": _format_class(), "edges": EDGES}
     if op.get_context().as_sql:
         # offline (--sql): no collision check possible; the unique constraint still refuses one
         op.execute(sa.text(UPDATE).bindparams(**params))

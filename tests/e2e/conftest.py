@@ -21,3 +21,15 @@ def prefect_api() -> Iterator[str]:
         url = PREFECT_API_URL.value()
         assert url, "prefect_test_harness did not set PREFECT_API_URL"
         yield url
+
+
+@pytest.fixture(autouse=True)
+def no_shared_servers_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process CLI calls use the session's Prefect API and DATABASE_URL: they must never start
+    erp-sync's shared local servers (subprocess calls get both variables from `subprocess_env`)."""
+    import flows.servers
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an end-to-end test started a shared local server")
+
+    monkeypatch.setattr(flows.servers, "_spawn_watchdog", refuse)

@@ -1,0 +1,530 @@
+"""The local servers that erp-sync commands share: Prefect's API and the embedded PostgreSQL.
+
+Without PREFECT_API_URL, Prefect would start a temporary server in every process (about 11 s,
+and an orphan when the process is killed). Instead one `prefect server start` per ERP_SYNC_HOME
+serves every command; likewise the embedded PostgreSQL keeps running between commands. Each
+server has a small watchdog of ours (`python -m flows.servers watch prefect|postgres HOME`),
+detached from the command that started it (its own session, not a child of the command), that
+stops the server when no command has used the home for ERP_SYNC_SERVER_IDLE_MINUTES, and dies
+with it. Under HOME/servers/:
+
+- prefect.json / postgres.json: the watchdog's state (URL, pids), written by the watchdog
+- prefect.lock / postgres.lock: held while a command checks or starts a server, and while a
+  watchdog decides to stop one, so two commands at once start one server
+- last-used, and clients/<pid> for each running command: what "idle" is measured from
+
+Prefect's own data (SQLite) and the server's log live in HOME/prefect/.
+
+This module imports neither prefect nor the database libraries at the top: the watchdogs are
+tiny processes, and a command pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import fcntl
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PREFECT_STARTUP_TIMEOUT = 120.0
+"""Seconds a new Prefect server may take to answer /api/health (its first start migrates)."""
+
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServerStartError(RuntimeError):
+    """A shared local server did not start; the message names its log."""
+
+
+@dataclass(frozen=True)
+class HomeFiles:
+    """Where the shared servers of one ERP_SYNC_HOME keep their state."""
+
+    home: Path
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "servers"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def prefect_log(self) -> Path:
+        return self.prefect_home / "server.log"
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def last_used(self) -> Path:
+        return self.state_dir / "last-used"
+
+    @property
+    def clients(self) -> Path:
+        return self.state_dir / "clients"
+
+    def state(self, kind: str) -> Path:
+        return self.state_dir / f"{kind}.json"
+
+    def lock(self, kind: str) -> Path:
+        return self.state_dir / f"{kind}.lock"
+
+    def watch_log(self, kind: str) -> Path:
+        return self.state_dir / f"{kind}-watch.log"
+
+
+def files_of(home: Path) -> HomeFiles:
+    """The state files of home (created on first use)."""
+    files = HomeFiles(home.expanduser().resolve())
+    files.clients.mkdir(parents=True, exist_ok=True)
+    return files
+
+
+# --- use: what a command calls ----------------------------------------------------------------
+
+
+_starting: tuple[HomeFiles, dict[str, Any]] | None = None
+
+
+def configure_prefect(home: Path, idle_minutes: float, *, wait: bool = True) -> str:
+    """Point this process's Prefect at a server, before Prefect is imported; return the API URL.
+
+    PREFECT_API_URL (or Prefect settings already active in this process, as under the tests)
+    wins and nothing is started. Otherwise the shared server of home is joined, or started.
+    With wait=False a server that is still starting is not waited for: `wait_for_prefect()`
+    does that later, so that a command can open its database meanwhile.
+    """
+    global _starting
+    configured = configured_prefect_url()
+    if configured:
+        return configured
+    files, state = _join_or_start_prefect(home, idle_minutes)
+    _starting = (files, state)
+    if wait:
+        wait_for_prefect()
+    url = str(state["url"])
+    os.environ["PREFECT_API_URL"] = url
+    if "prefect.settings" in sys.modules:  # imported already: its settings are read
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        temporary_settings(updates={PREFECT_API_URL: url}).__enter__()
+    return url
+
+
+def configured_prefect_url() -> str | None:
+    """The Prefect API this process is told to use, if any (never starts anything)."""
+    url = os.environ.get("PREFECT_API_URL")
+    if url:
+        return url
+    if "prefect.settings" in sys.modules:
+        from prefect.settings import PREFECT_API_URL
+
+        value = PREFECT_API_URL.value()
+        return str(value) if value else None
+    return None
+
+
+def wait_for_prefect() -> None:
+    """Wait until the shared Prefect server that `configure_prefect` started answers."""
+    global _starting
+    if _starting is not None:
+        files, state = _starting
+        _wait_until_healthy(files, state)
+        _starting = None
+
+
+def ensure_prefect_server(home: Path, idle_minutes: float) -> str:
+    """The API URL of home's shared Prefect server, started if it is not running and healthy."""
+    files, state = _join_or_start_prefect(home, idle_minutes)
+    _wait_until_healthy(files, state)
+    return str(state["url"])
+
+
+def _join_or_start_prefect(home: Path, idle_minutes: float) -> tuple[HomeFiles, dict[str, Any]]:
+    files = files_of(home)
+    mark_in_use(files)
+    with _locked(files.lock("prefect")):
+        state = _read_state(files.state("prefect"))
+        if state is not None and not _prefect_usable(state):
+            _kill_group(state)
+            state = None
+        if state is None:
+            state = _spawn_watchdog(files, "prefect", idle_minutes)
+    return files, state
+
+
+def ensure_embedded_postgres(home: Path, idle_minutes: float) -> str:
+    """The URL of home's embedded PostgreSQL, started if needed and watched until idle."""
+    from loaders.embedded import start_embedded_server
+
+    files = files_of(home)
+    mark_in_use(files)
+    with _locked(files.lock("postgres")):
+        url = start_embedded_server(files.home, keep_running=True)
+        state = _read_state(files.state("postgres"))
+        if state is None or not _pid_alive(int(state["pid"])):
+            _spawn_watchdog(files, "postgres", idle_minutes)
+    return url
+
+
+def stop_servers(home: Path) -> list[str]:
+    """Stop home's shared Prefect server and embedded PostgreSQL; say what was stopped."""
+    from loaders.embedded import embedded_server_pid, stop_embedded_server
+
+    files = HomeFiles(home.expanduser().resolve())
+    stopped: list[str] = []
+    if not files.state_dir.is_dir() and not files.pgdata.is_dir():
+        return stopped
+    files_of(home)
+    with _locked(files.lock("prefect")):
+        state = _read_state(files.state("prefect"))
+        if state is not None and _stop_watchdog(state):
+            stopped.append(
+                f"the Prefect server at {ui_address(str(state['url']))} (pid {state['server_pid']})"
+            )
+        files.state("prefect").unlink(missing_ok=True)
+    with _locked(files.lock("postgres")):
+        running = embedded_server_pid(files.home) is not None
+        state = _read_state(files.state("postgres"))
+        if state is not None:
+            _stop_watchdog(state)  # it stops the server too
+            files.state("postgres").unlink(missing_ok=True)
+        stop_embedded_server(files.home)
+        if running:
+            stopped.append(f"the embedded PostgreSQL under {files.pgdata}")
+    return stopped
+
+
+def ui_address(api_url: str) -> str:
+    """The Prefect UI's address for an API URL (http://host:port/api -> http://host:port)."""
+    return api_url.rstrip("/").removesuffix("/api")
+
+
+def mark_in_use(files: HomeFiles) -> None:
+    """Count this process as a user of home's servers until it exits (idle starts after)."""
+    marker = files.clients / str(os.getpid())
+    files.last_used.touch()
+    if marker.exists():
+        return
+    marker.touch()
+
+    def release() -> None:
+        with contextlib.suppress(OSError):
+            files.last_used.touch()
+            marker.unlink()
+
+    atexit.register(release)
+
+
+# --- the watchdogs ----------------------------------------------------------------------------
+
+
+def _spawn_watchdog(files: HomeFiles, kind: str, idle_minutes: float) -> dict[str, Any]:
+    """Start the watchdog of kind, detached (it forks away: no zombie of ours), and its state."""
+    env = os.environ | {
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")) if p
+        )
+    }
+    log = files.watch_log(kind).open("ab")
+    try:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "flows.servers", "watch", kind, str(files.home),
+             "--idle-minutes", str(idle_minutes)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env,
+            cwd=files.home, start_new_session=True,
+        )  # fmt: skip
+        assert launcher.stdout is not None
+        line = launcher.stdout.readline()  # the state, once the watchdog wrote it
+        launcher.wait()
+    finally:
+        log.close()
+    try:
+        state: dict[str, Any] = json.loads(line)
+    except ValueError:
+        raise ServerStartError(
+            f"the {kind} watchdog did not start; see {files.watch_log(kind)}"
+        ) from None
+    return state
+
+
+def watch(kind: str, home: Path, idle_minutes: float) -> None:
+    """The watchdog process: detach, start or watch the server, stop it when home is idle."""
+    files = files_of(home)
+    report = os.dup(1)
+    if os.fork():  # the launcher exits at once; the watchdog is nobody's child but init's
+        os._exit(0)
+    idle_seconds = idle_minutes * 60
+    poll = min(5.0, max(0.2, idle_seconds / 5))
+    server: subprocess.Popen[bytes] | None = None
+    stopping = False
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    if kind == "prefect":
+        server, state = _start_prefect_child(files)
+    else:
+        state = {"pid": os.getpid(), "pgid": os.getpgid(0), "pgdata": str(files.pgdata)}
+    state["idle_minutes"] = idle_minutes
+    _write_state(files.state(kind), state)
+    os.write(report, (json.dumps(state) + "\n").encode())
+    os.close(report)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    try:
+        while not stopping:
+            if server is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    server.wait(timeout=poll)
+                    break  # the server exited: so does its watchdog
+            else:
+                time.sleep(poll)
+                if not _postgres_running(files):
+                    break
+            if _idle(files, idle_seconds):
+                with _locked(files.lock(kind)):
+                    if _idle(files, idle_seconds):
+                        _stop_server(kind, files, server)
+                        _forget_state(files.state(kind), os.getpid())
+                        return
+    finally:
+        if stopping:
+            _stop_server(kind, files, server)
+        _forget_state(files.state(kind), os.getpid())
+
+
+def _start_prefect_child(files: HomeFiles) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    files.prefect_home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
+        "PREFECT_HOME": str(files.prefect_home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    with files.prefect_log.open("ab") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+             "--port", str(port)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            cwd=files.prefect_home, preexec_fn=_die_with_parent,
+        )  # fmt: skip
+    state = {
+        "url": f"http://127.0.0.1:{port}/api",
+        "pid": os.getpid(),
+        "pgid": os.getpgid(0),
+        "server_pid": server.pid,
+        "started": time.time(),
+    }
+    return server, state
+
+
+def _die_with_parent() -> None:
+    """In the server's process: receive SIGTERM when the watchdog dies, even by SIGKILL."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _stop_server(kind: str, files: HomeFiles, server: subprocess.Popen[bytes] | None) -> None:
+    if kind == "postgres":
+        from loaders.embedded import stop_embedded_server
+
+        stop_embedded_server(files.home)
+        return
+    if server is None or server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def _stop_watchdog(state: dict[str, Any]) -> bool:
+    """SIGTERM a watchdog (it stops its server) and wait; True when something was running."""
+    pid = int(state["pid"])
+    server_pid = int(state.get("server_pid") or 0)
+    running = _pid_alive(pid) or (server_pid > 0 and _pid_alive(server_pid))
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while (_pid_alive(pid) or (server_pid and _pid_alive(server_pid))) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    if _pid_alive(pid) or (server_pid and _pid_alive(server_pid)):
+        _kill_group(state)
+    return running
+
+
+def _kill_group(state: dict[str, Any]) -> None:
+    """SIGKILL a watchdog's whole process group (a server that hangs or lost its watchdog)."""
+    for pid in (int(state.get("server_pid") or 0), int(state["pid"])):
+        if pid > 0:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    pgid = int(state.get("pgid") or 0)
+    if pgid > 1 and pgid != os.getpgid(0):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def _prefect_usable(state: dict[str, Any]) -> bool:
+    """The watchdog and its server live and the API answers (or is still starting)."""
+    if not (_pid_alive(int(state["pid"])) and _pid_alive(int(state["server_pid"]))):
+        return False
+    if _healthy(str(state["url"])):
+        return True
+    return time.time() - float(state["started"]) < PREFECT_STARTUP_TIMEOUT
+
+
+def _wait_until_healthy(files: HomeFiles, state: dict[str, Any]) -> None:
+    url = str(state["url"])
+    deadline = time.time() + PREFECT_STARTUP_TIMEOUT
+    delay = 0.05
+    while not _healthy(url):
+        if not _pid_alive(int(state["server_pid"])):
+            raise ServerStartError(f"the local Prefect server exited; see {files.prefect_log}")
+        if time.time() > deadline:
+            raise ServerStartError(
+                f"the local Prefect server did not answer in time; see {files.prefect_log}"
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
+
+
+def _healthy(api_url: str) -> bool:
+    """Whether GET <api>/health answers 200 (a plain socket: no HTTP library to import)."""
+    rest = api_url.split("://", 1)[-1]
+    hostport, _, path = rest.partition("/")
+    host, _, port = hostport.partition(":")
+    connection = http.client.HTTPConnection(host, int(port or 80), timeout=3)
+    try:
+        connection.request("GET", f"/{path}/health".replace("//", "/"))
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def _idle(files: HomeFiles, idle_seconds: float) -> bool:
+    """No command is running on home and none has finished for idle_seconds."""
+    for marker in files.clients.iterdir():
+        try:
+            pid = int(marker.name)
+        except ValueError:
+            continue
+        if _pid_alive(pid):
+            return False
+        marker.unlink(missing_ok=True)  # a command killed before it could say goodbye
+    try:
+        age = time.time() - files.last_used.stat().st_mtime
+    except FileNotFoundError:
+        return True
+    return age >= idle_seconds
+
+
+def _postgres_running(files: HomeFiles) -> bool:
+    from loaders.embedded import embedded_server_pid
+
+    return embedded_server_pid(files.home) is not None
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether pid is a live process (a zombie counts as dead)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+# --- state files ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_state(path: Path) -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return state
+
+
+def read_state(home: Path, kind: str) -> dict[str, Any] | None:
+    """The recorded state of home's watchdog of kind ("prefect" or "postgres"), if any."""
+    return _read_state(HomeFiles(home.expanduser().resolve()).state(kind))
+
+
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    scratch = path.with_suffix(f".{os.getpid()}.tmp")
+    scratch.write_text(json.dumps(state))
+    scratch.replace(path)
+
+
+def _forget_state(path: Path, pid: int) -> None:
+    state = _read_state(path)
+    if state is not None and int(state.get("pid", 0)) == pid:
+        path.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m flows.servers watch prefect|postgres HOME --idle-minutes N`."""
+    parser = argparse.ArgumentParser(prog="python -m flows.servers")
+    commands = parser.add_subparsers(dest="command", required=True)
+    watcher = commands.add_parser("watch", help="run a shared server until home is idle")
+    watcher.add_argument("kind", choices=["prefect", "postgres"])
+    watcher.add_argument("home", type=Path)
+    watcher.add_argument("--idle-minutes", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    watch(args.kind, args.home, args.idle_minutes)
+
+
+if __name__ == "__main__":
+    main()
