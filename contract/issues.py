@@ -40,6 +40,8 @@ class FileErrorCode(StrEnum):
     DUPLICATE_COLUMN = "duplicate_column"
     ERROR_BUDGET = "error_budget"
     DEACTIVATE_BUDGET = "deactivate_budget"
+    STALE_EXPORT = "stale_export"
+    """the export's as-of is older than the newest as-of applied for the organisation"""
     FAILED = "failed"
 
 

@@ -77,6 +77,12 @@ class Summary(_Document):
         default_factory=list, description="file-level warnings for a person (unknown columns)"
     )
     report_dir: str | None = Field(default=None, description="the run's report folder")
+    as_of: Timestamp | None = Field(
+        default=None, description="the export's as-of time (file name or --as-of); None: unknown"
+    )
+    reverts: str | None = Field(
+        default=None, description="mode revert: the id of the run this run reverted"
+    )
 
     @property
     def exit_code(self) -> ExitCode:
@@ -84,5 +90,13 @@ class Summary(_Document):
         return ExitCode.for_status(self.status)
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The document as JSON values, keys in the contract's order."""
-        return self.model_dump(mode="json")
+        """The document as JSON values, keys in the contract's order.
+
+        The optional keys `as_of` and `reverts` appear only when set, so that the summary of a
+        run without them is the document it always was.
+        """
+        document = self.model_dump(mode="json")
+        for key in ("as_of", "reverts"):
+            if document.get(key) is None:
+                document.pop(key, None)
+        return document

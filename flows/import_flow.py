@@ -141,10 +141,11 @@ def _publish_artifacts(summary: Summary) -> None:
 def import_file(path: str, org: str, options: ImportOptions | None = None) -> ImportResult:
     """Import one ERP export for one organisation: the whole file, or nothing."""
     options = options or ImportOptions()
-    engine = open_database(get_settings()).engine
+    settings = get_settings()
+    engine = open_database(settings).engine
     with engine.connect() as conn:
         organisation = get_org(conn, org)
-    ctx = importing.new_run(organisation, Path(path), options)
+    ctx = importing.new_run(organisation, Path(path), options, settings.as_of_pattern)
     result = importing.run_import(engine, ctx, TASKS)
     get_run_logger().info("run %s finished: %s", result.summary.run_id, result.summary.status)
     return result

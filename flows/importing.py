@@ -45,9 +45,10 @@ from contract import (
     Summary,
 )
 from contract.frames import empty_issues
+from flows.asof import as_of_from_name, as_utc
 from flows.progress import progress
 from flows.reading import RawExport, ReadError, read_export
-from loaders import runs, upsert
+from loaders import history, runs, upsert
 from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
 from loaders.upsert import LoadCounts
@@ -71,6 +72,9 @@ class ImportOptions(BaseModel):
     max_deactivate_rate: float | None = Field(
         default=None, ge=0, le=1, description="full mode: refuse above this deactivation rate"
     )
+    as_of: datetime | None = Field(
+        default=None, description="the export's as-of time when its file name holds none"
+    )
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class RunContext:
     source: Path
     options: ImportOptions
     started_at: datetime
+    as_of: datetime | None = None
+    """the export's as-of time: from its file name, else --as-of, else None"""
 
     @property
     def run_dir(self) -> Path:
@@ -189,6 +195,10 @@ class DeactivationBudgetExceeded(Exception):
     """Full mode would deactivate more customers than --max-deactivate-rate allows."""
 
 
+class StaleExport(Exception):
+    """The export's as-of is older than the newest as-of applied for the organisation."""
+
+
 class _DryRunRollback(Exception):
     """Raised inside the transaction of a dry run so that nothing is kept."""
 
@@ -206,10 +216,17 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def new_run(org: Organisation, source: Path, options: ImportOptions) -> RunContext:
-    """Start one run: a new id and its start time."""
+def new_run(
+    org: Organisation, source: Path, options: ImportOptions, as_of_pattern: str | None = None
+) -> RunContext:
+    """Start one run: a new id, its start time, and the export's as-of time."""
     return RunContext(
-        run_id=str(uuid.uuid4()), org=org, source=source, options=options, started_at=_now()
+        run_id=str(uuid.uuid4()),
+        org=org,
+        source=source,
+        options=options,
+        started_at=_now(),
+        as_of=as_of_from_name(source.name, as_of_pattern) or as_utc(options.as_of),
     )
 
 
@@ -274,6 +291,26 @@ def summarise(
         file_errors=list(file_errors),
         warnings=[f"unknown column {name!r} ignored" for name in unknown],
         report_dir=str(ctx.run_dir),
+        as_of=ctx.as_of,
+    )
+
+
+def stale_export(conn: sa.Connection, ctx: RunContext) -> FileError | None:
+    """The `stale_export` file error when the export is older than what was applied; else None.
+
+    An export with no as-of, or run with --force, is never refused.
+    """
+    if ctx.as_of is None or ctx.options.force:
+        return None
+    newest = history.newest_applied_as_of(conn, ctx.org.id)
+    if newest is None or ctx.as_of >= newest[0]:
+        return None
+    as_of, source = newest
+    return FileError(
+        code=FileErrorCode.STALE_EXPORT,
+        message=f"the export is as of {ctx.as_of.isoformat()}, older than "
+        f"{as_of.isoformat()} of {Path(source).name}, already applied: nothing applied "
+        "(--force applies it anyway)",
     )
 
 
@@ -369,10 +406,15 @@ def load_step(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Va
                 loaded = Loaded(RunStatus.SKIPPED, LoadCounts(), _now())
                 _record(conn, ctx, loaded, export, validated)
                 return loaded
+            stale = stale_export(conn, ctx)
+            if stale is not None:
+                raise StaleExport(stale)
+            history.start_recording(conn, ctx.run_id)
             counts = LoadCounts()
             if validated.rows_read:
                 progress(f"{ctx.org.slug}: loading {validated.customers.height:,} customers")
-                counts = _apply(conn, ctx.org.id, options, validated)
+                counts = _apply(conn, ctx.run_id, ctx.org.id, options, validated)
+                history.count_changes(conn, ctx.run_id)
                 progress(
                     f"{ctx.org.slug}: loaded (+{counts.customers_inserted:,} "
                     f"~{counts.customers_updated:,} ={counts.customers_unchanged:,})"
@@ -388,13 +430,19 @@ def load_step(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Va
     except DeactivationBudgetExceeded as exc:
         error = FileError(code=FileErrorCode.DEACTIVATE_BUDGET, message=str(exc))
         loaded = Loaded(RunStatus.REJECTED, LoadCounts(), _now(), (error,))
+    except StaleExport as exc:
+        loaded = Loaded(RunStatus.REJECTED, LoadCounts(), _now(), exc.args)
     with engine.begin() as conn:
         _record(conn, ctx, loaded, export, validated)
     return loaded
 
 
 def _apply(
-    conn: sa.Connection, org_id: uuid.UUID, options: ImportOptions, validated: Validated
+    conn: sa.Connection,
+    run_id: str,
+    org_id: uuid.UUID,
+    options: ImportOptions,
+    validated: Validated,
 ) -> LoadCounts:
     full = options.mode == ImportMode.FULL
     customers, contacts, skipped = upsert.skip_unchanged(
@@ -409,10 +457,26 @@ def _apply(
                 f"full mode would deactivate {missing} of {active} active customers "
                 f"({missing / active:.1%}), more than --max-deactivate-rate {budget:g}"
             )
+    # The change history, recorded before each write from the same classification tables.
+    if full:
+        history.record_deactivations(conn, run_id, org_id, upsert.stage_key)
+
+    def record_customers(conn: sa.Connection, delta: sa.TableClause, fields: list[str]) -> None:
+        history.record_customer_changes(conn, run_id, org_id, delta, fields)
+
+    def record_contacts(conn: sa.Connection, delta: sa.TableClause, fields: list[str]) -> None:
+        history.record_contact_changes(conn, run_id, org_id, delta, fields)
+
     customer_counts = upsert.apply_customers(
-        conn, org_id, frozenset(validated.customers.columns), full=full
+        conn,
+        org_id,
+        frozenset(validated.customers.columns),
+        full=full,
+        before_write=record_customers,
     )
-    contact_counts = upsert.apply_contacts(conn, org_id, frozenset(validated.contacts.columns))
+    contact_counts = upsert.apply_contacts(
+        conn, org_id, frozenset(validated.contacts.columns), before_write=record_contacts
+    )
     return LoadCounts(
         customers_inserted=customer_counts.customers_inserted,
         customers_updated=customer_counts.customers_updated,
@@ -647,6 +711,21 @@ def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> I
     try:
         sha256, previous = check_applied(engine, ctx)
         export = ExportInfo(sha256=sha256)
+        stale = None
+        if previous is None and ctx.as_of is not None and not ctx.options.force:
+            with engine.connect() as conn:
+                stale = stale_export(conn, ctx)  # checked again under the lock by the load
+        if stale is not None:
+            summary = summarise(
+                ctx,
+                status=RunStatus.REJECTED,
+                finished_at=_now(),
+                export=export,
+                issues=issues,
+                file_errors=(stale,),
+            )
+            record_run(engine, ctx, summary, issues, export)
+            return steps.report(engine, Outcome(summary, issues, export, None))
         if previous is not None:
             log.info("file already applied by run %s; skipping", previous)
             summary = summarise(

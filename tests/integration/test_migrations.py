@@ -18,6 +18,8 @@ TABLES = {
     "import_run",
     "import_issue",
     "import_rejected_row",
+    "change_history",
+    "change_field_count",
 }
 
 
