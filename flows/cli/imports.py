@@ -13,6 +13,7 @@ from flows.cli.common import (
     echo_notice,
     import_options,
     open_database,
+    parse_as_of,
     print_summary,
 )
 
@@ -20,6 +21,13 @@ from flows.cli.common import (
 @click.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--org", "org_slug", required=True, help="The organisation's slug.")
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=parse_as_of,
+    metavar="TIMESTAMP",
+    help="The export's as-of time (2026-11-20 or 2026-11-20T02:00) when its name holds none.",
+)
 @import_options
 def import_command(file: Path, org_slug: str, as_json: bool, **options: Any) -> int:
     """Import one ERP export FILE for an organisation, as a Prefect flow run.
