@@ -21,7 +21,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from contract import (
     RunStatus,
     Summary,
 )
+from contract.changes import ChangeOverview, FieldCount, ShownChange
 from contract.frames import empty_issues
 from flows.asof import as_of_from_name, as_utc
 from flows.progress import progress
@@ -139,6 +140,8 @@ class Outcome:
     issues: pl.DataFrame
     export: ExportInfo
     rejected_rows: pl.DataFrame | None
+    changes: ChangeOverview | None = None
+    """what the run changed (applied runs; read from the database when the reports are written)"""
 
 
 @dataclass(frozen=True)
@@ -563,7 +566,49 @@ def write_reports(outcome: Outcome) -> None:
         export.header,
         rejected,
         export.delimiter or ",",
+        outcome.changes,
     )
+
+
+#: Changes listed in report.html's "What changed" section.
+CHANGES_SHOWN = 50
+
+
+def change_overview(engine: Engine | None, summary: Summary) -> ChangeOverview | None:
+    """What an applied run changed, for its report; None for a run that changed nothing, or
+    when the database cannot say (the report is written without the section)."""
+    if engine is None or summary.dry_run or summary.status not in APPLIED_STATUSES:
+        return None
+    try:
+        with engine.connect() as conn:
+            counts = history.field_counts(conn, summary.run_id)
+            first = history.first_changes(conn, summary.run_id, CHANGES_SHOWN)
+    except (sa.exc.SQLAlchemyError, LoaderError) as exc:
+        log.info("the changes of run %s could not be read: %s", summary.run_id, exc)
+        return None
+    inserted = {
+        entity: count
+        for entity, count in (
+            ("customer", summary.customers.inserted),
+            ("contact", summary.contacts.inserted),
+        )
+        if count
+    }
+    return ChangeOverview(
+        counts=tuple(FieldCount(entity, name, n) for entity, name, n in counts),
+        first=tuple(
+            ShownChange(number, email, name, _as_text(before), _as_text(after))
+            for number, email, name, before, after in first
+        ),
+        shown_limit=CHANGES_SHOWN,
+        inserted=inserted,
+    )
+
+
+def _as_text(value: object) -> str:
+    import json
+
+    return "(empty)" if value is None else json.dumps(value, ensure_ascii=False)
 
 
 def report_step(engine: Engine | None, outcome: Outcome) -> ImportResult:
@@ -575,6 +620,10 @@ def report_step(engine: Engine | None, outcome: Outcome) -> ImportResult:
     """
     summary = outcome.summary
     run_dir = Path(summary.report_dir or ".")
+    if outcome.changes is None:
+        changes = change_overview(engine, summary)
+        if changes is not None:
+            outcome = replace(outcome, changes=changes)
     try:
         write_reports(outcome)
     except OSError as exc:
@@ -649,7 +698,9 @@ def write_reports_again(
     rejected = stored.rejected_rows if stored.rejected_rows.height else None
     run_dir = Path(summary.report_dir or ".")
     try:
-        write_reports(Outcome(summary, stored.issues, export, rejected))
+        write_reports(
+            Outcome(summary, stored.issues, export, rejected, change_overview(engine, summary))
+        )
     except OSError as exc:
         return ImportResult(summary, ReportsNotWritten.of(run_dir, exc))
     _mark_reports_written(engine, run_id, moved)

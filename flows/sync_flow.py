@@ -270,8 +270,9 @@ def write_reports_index(engine: Engine, report_dir: Path) -> Path | None:
     """
     with engine.connect() as conn:
         recent = runs.list_runs(conn, None, limit=INDEX_RUNS)
+        fields_changed = history.fields_changed_per_run(conn, [s.run_id for s in recent])
     try:
-        return reporting.write_index(Path(report_dir), recent)
+        return reporting.write_index(Path(report_dir), recent, fields_changed)
     except OSError as exc:
         logging.getLogger(__name__).info("index.html not written: %s", exc)
         return None

@@ -138,10 +138,11 @@ def history_group(
 ) -> None:
     """Every run that touched one customer, newest first, with its changes.
 
+    `erp-sync history prune --older-than 90d` deletes old history.
+
     \b
-    Examples:
+    Example:
       erp-sync history --org acme --customer 0000123
-      erp-sync history prune --older-than 90d
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -189,6 +190,11 @@ def prune_command(older_than: str) -> None:
     """Delete the change history of runs older than DAYS days; never customers or contacts.
 
     The runs stay (with their figures and per-field counts) but can no longer be reverted.
+    ERP_SYNC_HISTORY_DAYS does the same after every sync.
+
+    \b
+    Example:
+      erp-sync history prune --older-than 90d
     """
     from loaders.history import prune_history
 

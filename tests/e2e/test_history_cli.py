@@ -98,6 +98,11 @@ def test_import_v1_v2_then_revert_v2_gives_back_v1_and_reverting_the_revert_give
         "0000125": "deactivated",
         "0000126": "inserted",
     }
+    report = (env.cwd / "r" / v2["run_id"] / "report.html").read_text(encoding="utf-8")
+    assert 'id="changes"' in report and 'data-field="customer default_currency"' in report
+    index = (env.cwd / "r" / "index.html").read_text(encoding="utf-8")
+    # currency, city, a deactivation; Bert's name, primary moved to Bert and to Emil (3 contacts)
+    assert 'data-figure="fields_changed">7<' in index
     hist = run_cli(["history", "--org", org, "--customer", "0000123", "--json"], env).json()
     assert [r["run_id"] for r in hist["runs"]] == [v2["run_id"], v1["run_id"]]
     assert [r["action"] for r in hist["runs"]] == ["updated", "inserted"]
