@@ -230,3 +230,148 @@ def test_pruning_deletes_old_history_and_keeps_the_customers(
     assert rows == 0
     refused = run_cli(["revert", v2["run_id"]], env)
     assert refused.exit_code == 2 and "no change history" in refused.stderr, refused
+
+
+# --- under concurrency: real processes, the timing pinned by a table lock ------------------------
+
+
+@pytest.mark.slow
+def test_a_revert_and_an_import_of_one_organisation_never_interleave(
+    env: CliEnv, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    from tests.e2e.test_concurrency import (
+        WAIT,
+        csv_file,
+        finish,
+        libpq,
+        names_of,
+        reaped,
+        register,
+        start_cli_subprocess,
+        table_held,
+        two_blocked,
+        wait_until,
+    )
+
+    slug = f"hc-{uuid.uuid4().hex[:8]}"
+    register(engine, slug)
+    numbers = [f"{i:04d}" for i in range(200)]
+    args = ["--org", slug, "--json", "--report-dir", str(tmp_path / "r")]
+    v1 = run_cli(
+        ["import", str(csv_file(tmp_path / "v1.csv", [(n, "v1") for n in numbers])), *args], env
+    )
+    v2 = run_cli(
+        ["import", str(csv_file(tmp_path / "v2.csv", [(n, "v2") for n in numbers])), *args], env
+    )
+    assert (v1.exit_code, v2.exit_code) == (0, 0), (v1, v2)
+    v3 = csv_file(tmp_path / "v3.csv", [(n, "v3") for n in numbers])
+    database = db_url.rsplit("/", 1)[-1].split("?", 1)[0]
+    with (
+        psycopg.connect(libpq(db_url), autocommit=True) as admin,
+        table_held(db_url, "customer") as release,
+    ):
+        revert = start_cli_subprocess(["revert", v2.json()["run_id"], "--json"], env)
+        imp = start_cli_subprocess(["import", str(v3), *args], env)
+        with reaped(revert, imp):
+            waiting = wait_until(
+                "the revert and the import are both blocked",
+                lambda: two_blocked(admin, database),
+                [revert, imp],
+            )
+            # One holds the organisation's lock and waits for the table; the other waits
+            # for the organisation's lock, before touching anything.
+            assert sorted(target for _, target in waiting) == ["advisory", "customer"], waiting
+            release()
+            reverted, imported_v3 = finish(revert, WAIT), finish(imp, WAIT)
+    assert imported_v3.exit_code == 0, imported_v3
+    names = set(names_of(engine, slug).values())
+    if reverted.exit_code == 0:  # the revert went first: v3 over v1
+        assert imported_v3.json()["customers"]["updated"] == 200
+    else:  # the import went first: the revert is refused, v3 stands
+        assert reverted.exit_code == 3, reverted
+    assert names == {"v3"}
+
+
+@pytest.mark.slow
+def test_a_revert_killed_in_the_middle_changes_nothing(
+    env: CliEnv, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import time
+
+    import psycopg
+
+    from tests.e2e.test_concurrency import (
+        WAIT,
+        checksum,
+        csv_file,
+        import_backends,
+        libpq,
+        reaped,
+        register,
+        start_cli_subprocess,
+        table_held,
+        wait_until,
+        waiting_imports,
+    )
+
+    slug = f"hk-{uuid.uuid4().hex[:8]}"
+    register(engine, slug)
+    args = ["--org", slug, "--json", "--report-dir", str(tmp_path / "r")]
+    run_cli(
+        [
+            "import",
+            str(csv_file(tmp_path / "v1.csv", [(f"{i:04d}", "v1") for i in range(300)])),
+            *args,
+        ],
+        env,
+    )
+    v2 = run_cli(
+        [
+            "import",
+            str(csv_file(tmp_path / "v2.csv", [(f"{i:04d}", "v2") for i in range(400)])),
+            *args,
+        ],
+        env,
+    ).json()
+    before = checksum(engine, slug)
+    database = db_url.rsplit("/", 1)[-1].split("?", 1)[0]
+    with psycopg.connect(libpq(db_url), autocommit=True) as admin:
+        # The revert deletes v2's new contacts, then waits to delete v2's new customers.
+        with table_held(db_url, "customer") as release:
+            victim = start_cli_subprocess(["revert", v2["run_id"]], env)
+            with reaped(victim):
+                wait_until(
+                    "the revert has started writing and waits for the customer table",
+                    lambda: [w for w in waiting_imports(admin, database) if w[1] == "customer"],
+                    [victim],
+                )
+                os.killpg(victim.pid, signal.SIGKILL)
+                victim.communicate(timeout=30)
+            release()
+        engine.dispose()
+
+        # The orphaned backend rolls back once it finds its client gone (idle ones are this
+        # process's pooled connections: they hold no transaction).
+        def busy() -> list[Any]:
+            return [b for b in import_backends(admin, database) if b[1] != "idle"]
+
+        deadline = time.monotonic() + WAIT
+        while (left := busy()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not left, left
+    assert checksum(engine, slug) == before
+    with engine.connect() as conn:
+        reverted_by = conn.execute(
+            sa.text("SELECT reverted_by FROM import_run WHERE id = :r"), {"r": v2["run_id"]}
+        ).scalar_one()
+        reverts = conn.execute(
+            sa.text("SELECT count(*) FROM import_run WHERE mode = 'revert' AND reverts = :r"),
+            {"r": v2["run_id"]},
+        ).scalar_one()
+    assert (reverted_by, reverts) == (None, 0)
+    again = run_cli(["revert", v2["run_id"]], env)
+    assert again.exit_code == 0, again
