@@ -52,6 +52,8 @@ class FileErrorCode(StrEnum):
     """--strict-header: the file lacks a column the last applied file had"""
     PROFILE = "profile"
     """the source profile cannot be used with this file"""
+    STALE_EXPORT = "stale_export"
+    """the export's as-of is older than the newest as-of applied for the organisation"""
     FAILED = "failed"
 
 

@@ -34,6 +34,8 @@ class ImportMode(StrEnum):
     """insert new customers, update changed ones, leave the rest alone"""
     FULL = "full"
     """the file is the complete customer list: deactivate the customers it lacks"""
+    REVERT = "revert"
+    """not an import: `erp-sync revert` undid an earlier run (summary key `reverts`)"""
 
 
 class ExitCode(IntEnum):

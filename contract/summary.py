@@ -83,6 +83,12 @@ class Summary(_Document):
     contacts_source: str | None = Field(
         default=None, description="the contacts file of a two-file export"
     )
+    as_of: Timestamp | None = Field(
+        default=None, description="the export's as-of time (file name or --as-of); None: unknown"
+    )
+    reverts: str | None = Field(
+        default=None, description="mode revert: the id of the run this run reverted"
+    )
 
     @property
     def exit_code(self) -> ExitCode:
@@ -100,4 +106,4 @@ class Summary(_Document):
 
 #: Keys added after the first release: left out of summary.json when they say nothing, so that
 #: runs of the contract's own layout keep the document they always had.
-_OMITTED_WHEN_NONE = ("profile", "contacts_source")
+_OMITTED_WHEN_NONE = ("profile", "contacts_source", "as_of", "reverts")

@@ -16,6 +16,7 @@ from prefect.cache_policies import NONE
 from sqlalchemy.engine import Engine
 
 from contract import Summary
+from contract.changes import ChangeOverview
 from flows import importing
 from flows.importing import (
     ExportInfo,
@@ -109,15 +110,25 @@ def report_task(engine: Engine | None, outcome: Outcome) -> ImportResult:
     result = importing.report_step(engine, outcome)
     if result.reports_error is not None:
         get_run_logger().info("reports not written: %s", result.reports_error.reason)
-    _publish_artifacts(result.summary)
+    _publish_artifacts(result.summary, importing.change_overview(engine, result.summary))
     return result
 
 
 TASKS = importing.Steps(read=read_task, validate=validate_task, load=load_task, report=report_task)
 
 
-def _publish_artifacts(summary: Summary) -> None:
+def _publish_artifacts(summary: Summary, changes: ChangeOverview | None = None) -> None:
     rows, customers = summary.rows, summary.customers
+    changed = []
+    if changes is not None and changes.counts:
+        changed = [
+            "",
+            "Changed per field (every change: `erp-sync changes " + summary.run_id + "`):",
+            "",
+            "| entity | field | changed |",
+            "|---|---|---|",
+            *(f"| {c.entity} | {c.field} | {c.changes} |" for c in changes.counts),
+        ]
     markdown = "\n".join(
         [
             f"### {summary.org}: {Path(summary.source).name} — **{summary.status}**",
@@ -126,6 +137,7 @@ def _publish_artifacts(summary: Summary) -> None:
             "|---|---|---|---|---|---|---|",
             f"| {rows.read} | {rows.valid} | {rows.rejected} | {customers.inserted} "
             f"| {customers.updated} | {customers.unchanged} | {customers.deactivated} |",
+            *changed,
             "",
             f"Reports: `{summary.report_dir}`",
         ]
@@ -141,10 +153,11 @@ def _publish_artifacts(summary: Summary) -> None:
 def import_file(path: str, org: str, options: ImportOptions | None = None) -> ImportResult:
     """Import one ERP export for one organisation: the whole file, or nothing."""
     options = options or ImportOptions()
-    engine = open_database(get_settings()).engine
+    settings = get_settings()
+    engine = open_database(settings).engine
     with engine.connect() as conn:
         organisation = get_org(conn, org)
-    ctx = importing.new_run(organisation, Path(path), options)
+    ctx = importing.new_run(organisation, Path(path), options, settings.as_of_pattern)
     result = importing.run_import(engine, ctx, TASKS)
     get_run_logger().info("run %s finished: %s", result.summary.run_id, result.summary.status)
     return result

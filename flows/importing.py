@@ -44,10 +44,12 @@ from contract import (
     RunStatus,
     Summary,
 )
+from contract.changes import ChangeOverview, FieldCount, ShownChange
 from contract.frames import empty_issues
+from flows.asof import as_of_from_name, as_utc
 from flows.progress import progress
 from flows.reading import RawExport, ReadError, ReadOptions, read_export
-from loaders import headers, runs, upsert
+from loaders import headers, history, runs, upsert
 from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
 from loaders.upsert import LoadCounts
@@ -88,6 +90,9 @@ class ImportOptions(BaseModel):
     strict_header: bool = Field(
         default=False, description="refuse a file that lost a column the last applied file had"
     )
+    as_of: datetime | None = Field(
+        default=None, description="the export's as-of time when its file name holds none"
+    )
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,8 @@ class RunContext:
     started_at: datetime
     profile: Profile = field(default_factory=default_profile)
     """the loaded source profile of `options.profile`"""
+    as_of: datetime | None = None
+    """the export's as-of time: from its file name, else --as-of, else None"""
 
     @property
     def run_dir(self) -> Path:
@@ -169,6 +176,8 @@ class Outcome:
     issues: pl.DataFrame
     export: ExportInfo
     rejected_rows: pl.DataFrame | None
+    changes: ChangeOverview | None = None
+    """what the run changed (applied runs; read from the database when the reports are written)"""
 
 
 @dataclass(frozen=True)
@@ -225,6 +234,10 @@ class DeactivationBudgetExceeded(Exception):
     """Full mode would deactivate more customers than --max-deactivate-rate allows."""
 
 
+class StaleExport(Exception):
+    """The export's as-of is older than the newest as-of applied for the organisation."""
+
+
 class _DryRunRollback(Exception):
     """Raised inside the transaction of a dry run so that nothing is kept."""
 
@@ -242,8 +255,11 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def new_run(org: Organisation, source: Path, options: ImportOptions) -> RunContext:
-    """Start one run: a new id, its start time and its source profile (ProfileError if bad)."""
+def new_run(
+    org: Organisation, source: Path, options: ImportOptions, as_of_pattern: str | None = None
+) -> RunContext:
+    """Start one run: a new id, its start time, its source profile (ProfileError if bad) and
+    the export's as-of time."""
     return RunContext(
         run_id=str(uuid.uuid4()),
         org=org,
@@ -251,6 +267,7 @@ def new_run(org: Organisation, source: Path, options: ImportOptions) -> RunConte
         options=options,
         started_at=_now(),
         profile=load_profile(options.profile),
+        as_of=as_of_from_name(source.name, as_of_pattern) or as_utc(options.as_of),
     )
 
 
@@ -333,6 +350,26 @@ def summarise(
         report_dir=str(ctx.run_dir),
         profile=None if ctx.profile.is_default else ctx.profile.name,
         contacts_source=str(ctx.options.contacts) if ctx.options.contacts else None,
+        as_of=ctx.as_of,
+    )
+
+
+def stale_export(conn: sa.Connection, ctx: RunContext) -> FileError | None:
+    """The `stale_export` file error when the export is older than what was applied; else None.
+
+    An export with no as-of, or run with --force, is never refused.
+    """
+    if ctx.as_of is None or ctx.options.force:
+        return None
+    newest = history.newest_applied_as_of(conn, ctx.org.id)
+    if newest is None or ctx.as_of >= newest[0]:
+        return None
+    as_of, source = newest
+    return FileError(
+        code=FileErrorCode.STALE_EXPORT,
+        message=f"the export is as of {ctx.as_of.isoformat()}, older than "
+        f"{as_of.isoformat()} of {Path(source).name}, already applied: nothing applied "
+        "(--force applies it anyway)",
     )
 
 
@@ -462,10 +499,15 @@ def load_step(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Va
                 loaded = Loaded(RunStatus.SKIPPED, LoadCounts(), _now())
                 _record(conn, ctx, loaded, export, validated)
                 return loaded
+            stale = stale_export(conn, ctx)
+            if stale is not None:
+                raise StaleExport(stale)
+            history.start_recording(conn, ctx.run_id)
             counts = LoadCounts()
             if validated.rows_read:
                 progress(f"{ctx.org.slug}: loading {validated.customers.height:,} customers")
-                counts = _apply(conn, ctx.org.id, options, validated)
+                counts = _apply(conn, ctx.run_id, ctx.org.id, options, validated)
+                history.count_changes(conn, ctx.run_id)
                 progress(
                     f"{ctx.org.slug}: loaded (+{counts.customers_inserted:,} "
                     f"~{counts.customers_updated:,} ={counts.customers_unchanged:,})"
@@ -481,13 +523,19 @@ def load_step(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Va
     except DeactivationBudgetExceeded as exc:
         error = FileError(code=FileErrorCode.DEACTIVATE_BUDGET, message=str(exc))
         loaded = Loaded(RunStatus.REJECTED, LoadCounts(), _now(), (error,))
+    except StaleExport as exc:
+        loaded = Loaded(RunStatus.REJECTED, LoadCounts(), _now(), exc.args)
     with engine.begin() as conn:
         _record(conn, ctx, loaded, export, validated)
     return loaded
 
 
 def _apply(
-    conn: sa.Connection, org_id: uuid.UUID, options: ImportOptions, validated: Validated
+    conn: sa.Connection,
+    run_id: str,
+    org_id: uuid.UUID,
+    options: ImportOptions,
+    validated: Validated,
 ) -> LoadCounts:
     full = options.mode == ImportMode.FULL
     split = upsert.split_export(
@@ -503,11 +551,27 @@ def _apply(
                 f"full mode would deactivate {missing} of {active} active customers "
                 f"({missing / active:.1%}), more than --max-deactivate-rate {budget:g}"
             )
+    # The change history, recorded before each write from the same classification tables.
+    if full:
+        history.record_deactivations(conn, run_id, org_id, upsert.stage_key)
+
+    def record_customers(conn: sa.Connection, delta: sa.TableClause, fields: list[str]) -> None:
+        history.record_customer_changes(conn, run_id, org_id, delta, fields)
+
+    def record_contacts(conn: sa.Connection, delta: sa.TableClause, fields: list[str]) -> None:
+        history.record_contact_changes(conn, run_id, org_id, delta, fields)
+
     new = upsert.insert_new_customers(conn, org_id, split.new_customers, split.new_contacts)
     customer_counts = upsert.apply_customers(
-        conn, org_id, frozenset(validated.customers.columns), full=full
+        conn,
+        org_id,
+        frozenset(validated.customers.columns),
+        full=full,
+        before_write=record_customers,
     )
-    contact_counts = upsert.apply_contacts(conn, org_id, frozenset(validated.contacts.columns))
+    contact_counts = upsert.apply_contacts(
+        conn, org_id, frozenset(validated.contacts.columns), before_write=record_contacts
+    )
     return LoadCounts(
         customers_inserted=new.customers_inserted + customer_counts.customers_inserted,
         customers_updated=customer_counts.customers_updated,
@@ -644,6 +708,7 @@ def write_reports(outcome: Outcome) -> None:
         export.header,
         rejected,
         export.delimiter or ",",
+        outcome.changes,
     )
     if contacts_rejected is not None:
         width = len(export.header)
@@ -658,6 +723,47 @@ def write_reports(outcome: Outcome) -> None:
         )
 
 
+#: Changes listed in report.html's "What changed" section.
+CHANGES_SHOWN = 50
+
+
+def change_overview(engine: Engine | None, summary: Summary) -> ChangeOverview | None:
+    """What an applied run changed, for its report; None for a run that changed nothing, or
+    when the database cannot say (the report is written without the section)."""
+    if engine is None or summary.dry_run or summary.status not in APPLIED_STATUSES:
+        return None
+    try:
+        with engine.connect() as conn:
+            counts = history.field_counts(conn, summary.run_id)
+            first = history.first_changes(conn, summary.run_id, CHANGES_SHOWN)
+    except (sa.exc.SQLAlchemyError, LoaderError) as exc:
+        log.info("the changes of run %s could not be read: %s", summary.run_id, exc)
+        return None
+    inserted = {
+        entity: count
+        for entity, count in (
+            ("customer", summary.customers.inserted),
+            ("contact", summary.contacts.inserted),
+        )
+        if count
+    }
+    return ChangeOverview(
+        counts=tuple(FieldCount(entity, name, n) for entity, name, n in counts),
+        first=tuple(
+            ShownChange(number, email, name, _as_text(before), _as_text(after))
+            for number, email, name, before, after in first
+        ),
+        shown_limit=CHANGES_SHOWN,
+        inserted=inserted,
+    )
+
+
+def _as_text(value: object) -> str:
+    import json
+
+    return "(empty)" if value is None else json.dumps(value, ensure_ascii=False)
+
+
 def report_step(engine: Engine | None, outcome: Outcome) -> ImportResult:
     """Write the run's report files and note it on the run; say where and why when they fail.
 
@@ -667,6 +773,10 @@ def report_step(engine: Engine | None, outcome: Outcome) -> ImportResult:
     """
     summary = outcome.summary
     run_dir = Path(summary.report_dir or ".")
+    if outcome.changes is None:
+        changes = change_overview(engine, summary)
+        if changes is not None:
+            outcome = replace(outcome, changes=changes)
     try:
         write_reports(outcome)
     except OSError as exc:
@@ -741,7 +851,9 @@ def write_reports_again(
     rejected = stored.rejected_rows if stored.rejected_rows.height else None
     run_dir = Path(summary.report_dir or ".")
     try:
-        write_reports(Outcome(summary, stored.issues, export, rejected))
+        write_reports(
+            Outcome(summary, stored.issues, export, rejected, change_overview(engine, summary))
+        )
     except OSError as exc:
         return ImportResult(summary, ReportsNotWritten.of(run_dir, exc))
     _mark_reports_written(engine, run_id, moved)
@@ -803,6 +915,21 @@ def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> I
     try:
         sha256, previous = check_applied(engine, ctx)
         export = ExportInfo(sha256=sha256)
+        stale = None
+        if previous is None and ctx.as_of is not None and not ctx.options.force:
+            with engine.connect() as conn:
+                stale = stale_export(conn, ctx)  # checked again under the lock by the load
+        if stale is not None:
+            summary = summarise(
+                ctx,
+                status=RunStatus.REJECTED,
+                finished_at=_now(),
+                export=export,
+                issues=issues,
+                file_errors=(stale,),
+            )
+            record_run(engine, ctx, summary, issues, export)
+            return steps.report(engine, Outcome(summary, issues, export, None))
         if previous is not None:
             log.info("file already applied by run %s; skipping", previous)
             summary = summarise(

@@ -57,6 +57,22 @@ class Settings(BaseSettings):
             "unset, and the embedded PostgreSQL) keep running after the last command used them."
         ),
     )
+    as_of_pattern: str | None = Field(
+        default=None,
+        description=(
+            "Regular expression finding an export's as-of time in its file name, with the "
+            "groups year, month, day and optionally hour, minute, second. Unset: the built-in "
+            "forms YYYY-MM-DD and YYYYMMDD, each optionally followed by THHMM or THHMMSS."
+        ),
+    )
+    history_days: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Keep the change history of this many days: older history is deleted after each "
+            "sync (never the customers). Unset: kept until `erp-sync history prune`."
+        ),
+    )
     log_level: str = Field(
         default="WARNING", description="Log level of erp-sync's own loggers (on stderr)."
     )

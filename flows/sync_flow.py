@@ -6,8 +6,9 @@ organisation, so a renamed copy of an applied file is not applied again. The inb
 no file is moved, renamed or written.
 
 Each file is imported by the flow `import-file`, called inside this flow, so every file is its
-own subflow run. Files of one organisation run one at a time in name order; organisations run in
-parallel, up to ``ERP_SYNC_SYNC_CONCURRENCY`` at once.
+own subflow run. Files of one organisation run one at a time in as-of order (the date or time in
+the file name; undated files first), then in name order; organisations run in parallel, up to
+``ERP_SYNC_SYNC_CONCURRENCY`` at once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from sqlalchemy.engine import Engine
 
 import reporting
 from contract import ExitCode, RunStatus
+from flows.asof import as_of_from_name
 from flows.import_flow import import_file
 from flows.importing import (
     ImportOptions,
@@ -40,7 +42,7 @@ from flows.importing import (
 )
 from flows.runtime import open_database
 from flows.settings import get_settings
-from loaders import runs
+from loaders import history, runs
 from loaders.exceptions import OrganisationNotFoundError
 from loaders.orgs import get_org
 from validators.profiles import ProfileError, load_profile, shipped_profiles
@@ -60,7 +62,7 @@ class OrgSettingsError(Exception):
 
 @dataclass
 class OrgBatch:
-    """One organisation's work in a sync: its options and the new files, in name order."""
+    """One organisation's work in a sync: its options and the new files, in as-of order."""
 
     slug: str
     options: ImportOptions
@@ -197,8 +199,20 @@ def _date_part(name: str) -> str:
     return found.group().replace("-", "") if found else ""
 
 
-def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
-    """Decide, per organisation folder, which files to import and with which options."""
+def in_as_of_order(files: list[Path], as_of_pattern: str | None = None) -> list[Path]:
+    """An organisation's files by as-of time (file name), then name; files without one first."""
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return sorted(files, key=lambda p: (as_of_from_name(p.name, as_of_pattern) or oldest, p.name))
+
+
+def plan_sync(
+    engine: Engine, inbox: Path, options: ImportOptions, as_of_pattern: str | None = None
+) -> SyncPlan:
+    """Decide, per organisation folder, which files to import and with which options.
+
+    An organisation's files go in as-of order (then by name), so that an older export that
+    arrived late meets the stale-export guard instead of overwriting newer data.
+    """
     plan = SyncPlan()
     with engine.connect() as conn:
         for folder in list_org_folders(inbox):
@@ -244,7 +258,7 @@ def plan_sync(engine: Engine, inbox: Path, options: ImportOptions) -> SyncPlan:
                         }
                     )
             seen: set[str] = set()
-            for path in exports:
+            for path in in_as_of_order(exports, as_of_pattern):
                 if options.force:
                     batch.files.append(path)
                     continue
@@ -338,8 +352,9 @@ def write_reports_index(engine: Engine, report_dir: Path) -> Path | None:
     """
     with engine.connect() as conn:
         recent = runs.list_runs(conn, None, limit=INDEX_RUNS)
+        fields_changed = history.fields_changed_per_run(conn, [s.run_id for s in recent])
     try:
-        return reporting.write_index(Path(report_dir), recent)
+        return reporting.write_index(Path(report_dir), recent, fields_changed)
     except OSError as exc:
         logging.getLogger(__name__).info("index.html not written: %s", exc)
         return None
@@ -364,11 +379,20 @@ def sync_inbox(inbox: str, options: ImportOptions | None = None) -> dict[str, An
     return _sync(engine, root, options, settings.sync_concurrency, started_at)
 
 
+def prune_history_after_sync(engine: Engine, days: int | None) -> history.Pruned | None:
+    """ERP_SYNC_HISTORY_DAYS: delete the change history older than that many days (if set)."""
+    if days is None:
+        return None
+    with engine.begin() as conn:
+        return history.prune_history(conn, datetime.now(UTC) - timedelta(days=days))
+
+
 def _sync(
     engine: Engine, root: Path, options: ImportOptions, concurrency: int, started_at: datetime
 ) -> dict[str, Any]:
     logger = get_run_logger()
-    plan = plan_sync(engine, root, options)
+    settings = get_settings()
+    plan = plan_sync(engine, root, options, settings.as_of_pattern)
     for error in plan.org_errors:
         logger.error("%s: skipped: %s", error["org"], error["message"])
     logger.info(
@@ -386,6 +410,9 @@ def _sync(
         for rewritten in write_missing_reports(engine, org_id, options.report_dir)
     ]
     files = _run_batches(plan.batches, concurrency, logger)
+    pruned = prune_history_after_sync(engine, settings.history_days)
+    if pruned is not None and pruned.runs:
+        logger.info("pruned the change history of %d run(s)", pruned.runs)
     index = write_reports_index(engine, options.report_dir)
     exit_code = sync_exit_code(files, plan.org_errors)
     logger.info("sync finished with exit code %d; runs index %s", exit_code, index)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from contract import APPLIED_STATUSES, ISSUE_COLUMNS, Summary
+from contract import APPLIED_STATUSES, ISSUE_COLUMNS, ImportMode, Summary
 from loaders.exceptions import AmbiguousRunIdError
 from loaders.tables import import_issue, import_rejected_row, import_run, org
 
@@ -42,7 +42,10 @@ class StoredReports:
 
 
 def find_applied_run(conn: Connection, org_id: uuid.UUID, sha256: str) -> uuid.UUID | None:
-    """The run that applied these bytes to this organisation, if any (dry runs do not count)."""
+    """The run that applied these bytes to this organisation, if any.
+
+    Dry runs do not count, nor reverted runs (their bytes apply again), nor reverts.
+    """
     return conn.execute(
         sa.select(import_run.c.id)
         .where(
@@ -50,6 +53,8 @@ def find_applied_run(conn: Connection, org_id: uuid.UUID, sha256: str) -> uuid.U
             import_run.c.sha256 == sha256,
             import_run.c.status.in_([str(s) for s in APPLIED_STATUSES]),
             import_run.c.dry_run.is_(False),
+            import_run.c.reverted_by.is_(None),
+            import_run.c.mode != str(ImportMode.REVERT),
         )
         .order_by(import_run.c.started_at.desc())
         .limit(1)
@@ -65,6 +70,7 @@ def record_run(
     forced: bool,
     header: Sequence[str] = (),
     rejected_rows: pl.DataFrame | None = None,
+    reports_written_at: datetime | None = None,
 ) -> None:
     """Insert the run's row and COPY its issues and rejected rows, on the caller's transaction.
 
@@ -109,6 +115,9 @@ def record_run(
             report_dir=summary.report_dir,
             summary=document,
             header=list(header),
+            as_of=summary.as_of,
+            reverts=uuid.UUID(summary.reverts) if summary.reverts else None,
+            reports_written_at=reports_written_at,
         )
     )
     if issues.height:

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, CITEXT, JSONB, UUID
 
-from contract import RunStatus
+from contract import ImportMode, RunStatus
 
 metadata = MetaData(
     naming_convention={
@@ -35,6 +35,7 @@ metadata = MetaData(
 )
 
 RUN_STATUSES = tuple(str(status) for status in RunStatus)
+IMPORT_MODES = tuple(str(mode) for mode in ImportMode)
 
 
 def _uuid_pk() -> Column:
@@ -48,6 +49,21 @@ def _created_at() -> Column:
 
 def _updated_at() -> Column:
     return Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+#: The load transaction names its run here (`SET LOCAL`); every row it inserts records it.
+RUN_SETTING = "erp_sync.run_id"
+
+
+def _created_run_id() -> Column:
+    # The run that inserted the row: one fact per run instead of a history row per insert. A
+    # default, so that every insert path of a load (INSERT ... SELECT, COPY) sets it by leaving
+    # the column out; NULL for rows inserted outside a load.
+    return Column(
+        "created_run_id",
+        UUID(as_uuid=True),
+        server_default=text(f"(nullif(current_setting('{RUN_SETTING}', true), ''))::uuid"),
+    )
 
 
 org = Table(
@@ -78,6 +94,7 @@ customer = Table(
     _updated_at(),
     # Fingerprint of what the last applied file said about this customer (loaders/fingerprint.py).
     Column("source_hash", BigInteger),
+    _created_run_id(),
     # Leads with org_id, so it is also the tenant index of this table.
     UniqueConstraint("org_id", "erp_customer_number"),
 )
@@ -102,6 +119,7 @@ customer_contact = Table(
     Column("is_primary", Boolean, nullable=False, server_default=text("false")),
     _created_at(),
     _updated_at(),
+    _created_run_id(),
     UniqueConstraint("customer_id", "email"),
     Index(
         "uq_customer_contact_one_primary",
@@ -146,8 +164,16 @@ import_run = Table(
     Column("header", ARRAY(Text)),
     # When the report files were last written; NULL while they are missing.
     Column("reports_written_at", DateTime(timezone=True)),
+    # The export's as-of time (its file name or --as-of); NULL when it has none.
+    Column("as_of", DateTime(timezone=True)),
+    # mode 'revert': the run it reverted.
+    Column("reverts", UUID(as_uuid=True)),
+    # The revert run that undid this run; NULL while its changes stand.
+    Column("reverted_by", UUID(as_uuid=True)),
+    # When `history prune` deleted this run's change history (it can no longer be reverted).
+    Column("history_pruned_at", DateTime(timezone=True)),
     CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
-    CheckConstraint("mode IN ('upsert', 'full')", name="mode"),
+    CheckConstraint(f"mode IN {IMPORT_MODES!r}", name="mode"),
     Index("ix_import_run_org_id_sha256", "org_id", "sha256"),
     Index("ix_import_run_org_id_started_at", "org_id", text("started_at DESC")),
     Index(
@@ -210,4 +236,52 @@ source_header = Table(
     Column("encoding", Text),
     Column("run_id", UUID(as_uuid=True), nullable=False),
     _updated_at(),
+)
+
+#: What each applied run changed: one row per customer or contact it updated (the changed
+#: fields' values before and after), deleted (the whole row before) or re-inserted by a revert.
+#: Rows a run inserted are found by their created_run_id, not here.
+change_history = Table(
+    "change_history",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column(
+        "run_id",
+        UUID(as_uuid=True),
+        # Deferred: the load records its changes before it records its run, in one transaction.
+        ForeignKey("import_run.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+        nullable=False,
+        index=True,
+    ),
+    Column("org_id", UUID(as_uuid=True), nullable=False),
+    Column("entity", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    # No foreign keys: the history outlives the rows a revert deletes.
+    Column("customer_id", UUID(as_uuid=True), nullable=False),
+    Column("contact_id", UUID(as_uuid=True)),
+    Column("erp_customer_number", Text, nullable=False),
+    Column("contact_email", CITEXT),
+    # update: {field: value before}; delete: the whole row (to_jsonb); insert: NULL
+    Column("before", JSONB(none_as_null=True)),
+    # update: {field: value after}; insert: the whole row; delete: NULL
+    Column("after", JSONB(none_as_null=True)),
+    CheckConstraint("entity IN ('customer', 'contact')", name="entity"),
+    CheckConstraint("action IN ('update', 'insert', 'delete')", name="action"),
+    Index("ix_change_history_org_id_erp_customer_number", "org_id", "erp_customer_number"),
+)
+
+#: How many customers or contacts a run changed per field: what the reports and the runs index
+#: show without reading the history (and what is left of a run after `history prune`).
+change_field_count = Table(
+    "change_field_count",
+    metadata,
+    Column(
+        "run_id",
+        UUID(as_uuid=True),
+        ForeignKey("import_run.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+        primary_key=True,
+    ),
+    Column("entity", Text, primary_key=True),
+    Column("field", Text, primary_key=True),
+    Column("changes", Integer, nullable=False),
 )

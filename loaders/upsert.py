@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +63,11 @@ def _create_temp_table(
 
 # Advisory lock namespace of erp-sync imports (any constant; the second key is the org).
 IMPORT_LOCK_CLASS = 0x45_52_50  # "ERP"
+
+
+#: Called with the classification table (`customer_delta`, `contact_delta`) and the fields the
+#: file sets, after the classification and before any write: the change history's hook.
+BeforeWrite = Callable[[Connection, sa.TableClause, list[str]], None]
 
 
 @dataclass(frozen=True)
@@ -319,7 +324,12 @@ def _differs(stored: list[sa.ColumnElement[Any]], incoming: list[sa.ColumnElemen
 
 
 def apply_customers(
-    conn: Connection, org_id: uuid.UUID, present: frozenset[str], *, full: bool
+    conn: Connection,
+    org_id: uuid.UUID,
+    present: frozenset[str],
+    *,
+    full: bool,
+    before_write: BeforeWrite | None = None,
 ) -> LoadCounts:
     """Insert new customers, update changed ones, and in full mode (re)activate and deactivate."""
     c, s = customer.c, stage_customer.c
@@ -344,6 +354,8 @@ def apply_customers(
         .where(sa.or_(c.id.is_(None), changed, reactivate, rehash))
     )
     delta = _create_temp_table(conn, "classify customers", classify, "customer_delta")
+    if before_write is not None:
+        before_write(conn, delta, fields)
     d = delta.c
     staged = conn.execute(sa.select(sa.func.count()).select_from(stage_customer)).scalar_one()
     columns = [KEY, *fields, FINGERPRINT]
@@ -396,7 +408,13 @@ def apply_customers(
     )
 
 
-def apply_contacts(conn: Connection, org_id: uuid.UUID, present: frozenset[str]) -> LoadCounts:
+def apply_contacts(
+    conn: Connection,
+    org_id: uuid.UUID,
+    present: frozenset[str],
+    *,
+    before_write: BeforeWrite | None = None,
+) -> LoadCounts:
     """Merge contacts by email (case-insensitively), keeping at most one primary per customer."""
     cc, cu, s = customer_contact.c, customer.c, stage_contact.c
     fields = [f for f in CONTACT_FIELDS if f in present]
@@ -418,6 +436,8 @@ def apply_contacts(conn: Connection, org_id: uuid.UUID, present: frozenset[str])
         .where(sa.or_(cc.id.is_(None), changed))
     )
     delta = _create_temp_table(conn, "classify contacts", classify, "contact_delta")
+    if before_write is not None:
+        before_write(conn, delta, fields)
     d = delta.c
     staged = conn.execute(sa.select(sa.func.count()).select_from(stage_contact)).scalar_one()
     if "is_primary" in fields:

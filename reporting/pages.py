@@ -20,6 +20,7 @@ import polars as pl
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from contract import WARNING_CODES, FileErrorCode, IssueCode, RunStatus, Severity, Summary
+from contract.changes import ChangeOverview
 from reporting.files import conform_issues, in_source_order
 
 # Shown in report.html; one line per code: what the person who fixes the file should do.
@@ -284,11 +285,22 @@ def _shown_rejected_rows(header: Sequence[str], rejected_rows: pl.DataFrame) -> 
     return rows
 
 
+def _change_bars(changes: ChangeOverview | None) -> list[Bar]:
+    """One bar per entity and field, most changed first (customers before contacts on ties)."""
+    if changes is None:
+        return []
+    return [
+        Bar(f"{count.entity} {count.field}", count.changes, count.entity)
+        for count in sorted(changes.counts, key=lambda c: (-c.changes, c.entity != "customer"))
+    ]
+
+
 def render_run_report(
     summary: Summary,
     issues: pl.DataFrame,
     header: Sequence[str],
     rejected_rows: pl.DataFrame,
+    changes: ChangeOverview | None = None,
 ) -> str:
     """The run's report.html: figures, file errors, charts, bad values, hints, rejected rows."""
     issues = conform_issues(issues)
@@ -315,6 +327,8 @@ def render_run_report(
         rejected_rows=shown_rows,
         rejected_total=rejected_rows.height,
         show_extra=any(row.extra for row in shown_rows),
+        changes=changes,
+        change_bars=_change_bars(changes),
     )
 
 
@@ -333,9 +347,12 @@ def _by_org_newest_first(summaries: Iterable[Summary]) -> list[OrgRuns]:
     return [OrgRuns(org, by_org[org]) for org in sorted(by_org)]
 
 
-def render_index(summaries: Sequence[Summary]) -> str:
+def render_index(
+    summaries: Sequence[Summary], fields_changed: Mapping[str, int] | None = None
+) -> str:
     """index.html as text: every run, newest first, grouped per organisation with a chart each."""
     context: dict[str, Any] = {
+        "fields_changed": dict(fields_changed or {}),
         "runs_total": len(summaries),
         "orgs": _by_org_newest_first(summaries),
         "chart_runs": INDEX_CHART_RUNS,

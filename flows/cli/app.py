@@ -18,6 +18,7 @@ import click
 from flows.cli.common import CommandFailedError, UsageError, one_line
 from flows.cli.db import db
 from flows.cli.demo import demo_command
+from flows.cli.history import changes_command, history_group, revert_command
 from flows.cli.imports import import_command
 from flows.cli.org import org
 from flows.cli.profile import profile
@@ -47,6 +48,9 @@ cli.add_command(import_command)
 cli.add_command(sync_command)
 cli.add_command(runs_command)
 cli.add_command(report_command)
+cli.add_command(changes_command)
+cli.add_command(history_group)
+cli.add_command(revert_command)
 cli.add_command(serve_command)
 cli.add_command(demo_command)
 cli.add_command(profile)

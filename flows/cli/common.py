@@ -73,6 +73,21 @@ def check_rate(ctx: click.Context, param: click.Parameter, value: float | None) 
     return value
 
 
+def parse_as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """Click callback: an ISO 8601 date or time (UTC when it names no zone)."""
+    if value is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date or time such as 2026-11-20 or 2026-11-20T02:00", ctx, param
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 report_dir_option = click.option(
     "--report-dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -13,6 +13,7 @@ from flows.cli.common import (
     echo_notice,
     import_options,
     open_database,
+    parse_as_of,
     prefect_ready,
     print_summary,
     use_prefect,
@@ -26,6 +27,13 @@ from flows.cli.common import (
     "--contacts",
     type=click.Path(path_type=Path),
     help="The contacts file of a two-file export (a profile with a two-file layout).",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=parse_as_of,
+    metavar="TIMESTAMP",
+    help="The export's as-of time (2026-11-20 or 2026-11-20T02:00) when its name holds none.",
 )
 @import_options
 def import_command(

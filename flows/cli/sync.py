@@ -28,9 +28,11 @@ def sync_command(inbox: Path, as_json: bool, **options: Any) -> int:
 
     A file is new when its bytes were never applied for that organisation. Each file is its own
     subflow run; organisations run in parallel (ERP_SYNC_SYNC_CONCURRENCY), the files of one
-    organisation one at a time in name order. INBOX/<org-slug>/erp-sync.toml may set mode,
-    max_error_rate, max_deactivate_rate, profile and strict_header for that organisation. The
-    inbox is never modified.
+    organisation one at a time in as-of order (the date in the file name), then by name; an
+    export older than one already applied is refused (stale_export, exit 3).
+    INBOX/<org-slug>/erp-sync.toml may set mode, max_error_rate, max_deactivate_rate, profile
+    and strict_header for that organisation. The inbox is never modified. ERP_SYNC_HISTORY_DAYS,
+    when set, prunes the change history older than that after the sync.
 
     Exit code: the highest of the files' (0 succeeded or skipped, 1 partial, 3 rejected,
     4 failed, 5 applied but the report files could not be written), and 2 when a folder names

@@ -19,6 +19,8 @@ TABLES = {
     "import_issue",
     "import_rejected_row",
     "source_header",
+    "change_history",
+    "change_field_count",
 }
 
 

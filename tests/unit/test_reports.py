@@ -534,6 +534,30 @@ def test_report_html_has_one_svg_bar_per_issue_code_and_per_column(tmp_path: Pat
     }
 
 
+def test_report_html_shows_what_changed_per_field_and_the_first_changes(tmp_path: Path) -> None:
+    from contract.changes import ChangeOverview, FieldCount, ShownChange
+
+    changes = ChangeOverview(
+        counts=(FieldCount("customer", "default_currency", 3), FieldCount("contact", "name", 1)),
+        first=(ShownChange("0000123", None, "default_currency", '"EUR"', '"USD"'),),
+        shown_limit=50,
+        inserted={"customer": 2},
+    )
+    page = parse_page(write_sample(tmp_path, changes=changes) / "report.html")
+    bars = svg_bars(page, "chart-changes-by-field")
+    assert [(bar.attrs["data-field"], int(bar.attrs["data-count"] or 0)) for bar in bars] == [
+        ("customer default_currency", 3),
+        ("contact name", 1),
+    ]
+    [row] = page.select("tr", cls="change")
+    assert "0000123" in row.text and '"EUR"' in row.text and '"USD"' in row.text
+
+
+def test_report_html_has_no_what_changed_section_without_changes(tmp_path: Path) -> None:
+    page = parse_page(write_sample(tmp_path) / "report.html")
+    assert not [e for e in page.elements if e.attrs.get("id") == "changes"]
+
+
 def test_report_html_counts_the_most_frequent_bad_values_per_code(tmp_path: Path) -> None:
     issues = make_issues(
         [
@@ -810,7 +834,7 @@ def test_index_html_lists_runs_newest_first_grouped_per_organisation(tmp_path: P
 
 def test_index_html_shows_each_runs_figures(tmp_path: Path) -> None:
     run = make_run("acme", "a-1", "2024-05-01T02:00:00+00:00")
-    page = parse_page(write_index(tmp_path, [run]))
+    page = parse_page(write_index(tmp_path, [run], {"a-1": 7}))
     row = page.select("tr", cls="run")[0]
     cells = {
         e.attrs["data-figure"]: int(e.text) for e in page.within(row) if e.attrs.get("data-figure")
@@ -820,6 +844,7 @@ def test_index_html_shows_each_runs_figures(tmp_path: Path) -> None:
         "rows.valid": 12,
         "rows.rejected": 5,
         "customers.inserted": 3,
+        "fields_changed": 7,
         "customers.updated": 4,
     }
     assert "customers-2024-05-01.csv" in row.text and "partial" in row.text
