@@ -97,10 +97,16 @@ def files_of(home: Path) -> HomeFiles:
 # --- use: what a command calls ----------------------------------------------------------------
 
 
-_starting: tuple[HomeFiles, dict[str, Any]] | None = None
+_starting: tuple[HomeFiles, dict[str, Any], float] | None = None
 
 
-def configure_prefect(home: Path, idle_minutes: float, *, wait: bool = True) -> str:
+def configure_prefect(
+    home: Path,
+    idle_minutes: float,
+    *,
+    wait: bool = True,
+    startup_seconds: float = PREFECT_STARTUP_TIMEOUT,
+) -> str:
     """Point this process's Prefect at a server, before Prefect is imported; return the API URL.
 
     PREFECT_API_URL (or Prefect settings already active in this process, as under the tests)
@@ -113,7 +119,7 @@ def configure_prefect(home: Path, idle_minutes: float, *, wait: bool = True) -> 
     if configured:
         return configured
     files, state = _join_or_start_prefect(home, idle_minutes)
-    _starting = (files, state)
+    _starting = (files, state, startup_seconds)
     if wait:
         wait_for_prefect()
     url = str(state["url"])
@@ -142,15 +148,15 @@ def wait_for_prefect() -> None:
     """Wait until the shared Prefect server that `configure_prefect` started answers."""
     global _starting
     if _starting is not None:
-        files, state = _starting
-        _wait_until_healthy(files, state)
+        files, state, startup_seconds = _starting
+        _wait_until_healthy(files, state, startup_seconds)
         _starting = None
 
 
 def ensure_prefect_server(home: Path, idle_minutes: float) -> str:
     """The API URL of home's shared Prefect server, started if it is not running and healthy."""
     files, state = _join_or_start_prefect(home, idle_minutes)
-    _wait_until_healthy(files, state)
+    _wait_until_healthy(files, state, PREFECT_STARTUP_TIMEOUT)
     return str(state["url"])
 
 
@@ -406,16 +412,18 @@ def _prefect_usable(state: dict[str, Any]) -> bool:
     return time.time() - float(state["started"]) < PREFECT_STARTUP_TIMEOUT
 
 
-def _wait_until_healthy(files: HomeFiles, state: dict[str, Any]) -> None:
+def _wait_until_healthy(files: HomeFiles, state: dict[str, Any], timeout: float) -> None:
     url = str(state["url"])
-    deadline = time.time() + PREFECT_STARTUP_TIMEOUT
+    deadline = time.time() + timeout
     delay = 0.05
     while not _healthy(url):
         if not _pid_alive(int(state["server_pid"])):
             raise ServerStartError(f"the local Prefect server exited; see {files.prefect_log}")
         if time.time() > deadline:
             raise ServerStartError(
-                f"the local Prefect server did not answer in time; see {files.prefect_log}"
+                f"the local Prefect server did not start in time ({timeout:g} s, "
+                f"ERP_SYNC_PREFECT_STARTUP_SECONDS); see {files.prefect_log}, run the command "
+                "again, or set PREFECT_API_URL to a running Prefect server"
             )
         time.sleep(delay)
         delay = min(delay * 1.5, 0.5)

@@ -57,6 +57,14 @@ class Settings(BaseSettings):
             "unset, and the embedded PostgreSQL) keep running after the last command used them."
         ),
     )
+    prefect_startup_seconds: float = Field(
+        default=120,
+        ge=0,
+        description=(
+            "Seconds a command waits for the shared local Prefect server to answer when it has "
+            "to start it (its first start migrates its database)."
+        ),
+    )
     as_of_pattern: str | None = Field(
         default=None,
         description=(

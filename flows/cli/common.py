@@ -56,7 +56,12 @@ def use_prefect(*, wait: bool = True) -> str:
     from flows.servers import configure_prefect
 
     settings = get_settings()
-    return configure_prefect(settings.home, settings.server_idle_minutes, wait=wait)
+    return configure_prefect(
+        settings.home,
+        settings.server_idle_minutes,
+        wait=wait,
+        startup_seconds=settings.prefect_startup_seconds,
+    )
 
 
 def prefect_ready() -> None:

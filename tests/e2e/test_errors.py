@@ -263,23 +263,29 @@ def test_a_database_lost_after_the_loads_retries_is_one_line_exit_4_and_a_failed
 
 
 @pytest.mark.slow
-def test_prefects_temporary_server_not_starting_in_time_is_one_line_and_exit_4(
+def test_the_local_prefect_server_not_starting_in_time_is_one_line_and_exit_4(
     env: CliEnv, engine: Engine, tmp_path: Path
 ) -> None:
     with engine.begin() as conn:
         add_org(conn, "no-prefect")
     source = csv_file(tmp_path / "kunden.csv", [("N1", "Acme")])
-    variables = subprocess_env(env.with_vars(PREFECT_HOME=str(tmp_path / "prefect-home")))
-    variables.pop("PREFECT_API_URL")  # Prefect starts its temporary server
-    variables["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "0"
-    completed = subprocess.run(
-        cli_command(["import", str(source), "--org", "no-prefect"]),
-        cwd=env.cwd,
-        env=variables,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    home = tmp_path / "home"
+    variables = subprocess_env(env.with_vars(ERP_SYNC_HOME=str(home)))
+    variables.pop("PREFECT_API_URL")  # erp-sync starts its shared local Prefect server
+    variables["ERP_SYNC_PREFECT_STARTUP_SECONDS"] = "0"
+    try:
+        completed = subprocess.run(
+            cli_command(["import", str(source), "--org", "no-prefect"]),
+            cwd=env.cwd,
+            env=variables,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:  # the shared server it started may still be coming up: stop it
+        subprocess.run(
+            cli_command(["stop"]), cwd=env.cwd, env=variables, capture_output=True, timeout=120
+        )
     result = Result(completed.returncode, completed.stdout, completed.stderr)
 
     line = assert_one_line(result, 4, "Prefect", "PREFECT_API_URL")
