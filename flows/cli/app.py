@@ -18,6 +18,7 @@ import click
 from flows.cli.common import CommandFailedError, UsageError, one_line
 from flows.cli.db import db
 from flows.cli.demo import demo_command
+from flows.cli.formatting import EMAIL
 from flows.cli.history import changes_command, history_group, revert_command
 from flows.cli.imports import import_command
 from flows.cli.org import org
@@ -178,17 +179,13 @@ def _shortened(text: str, width: int = 300) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-# An address, but not the user@host of a URL (after "//") or a masked "***@host".
-_EMAIL = re.compile(r"(?<![\w.+/*-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
-
-
 def _redacted(message: str) -> str:
     """The message without email addresses or the password of DATABASE_URL (a last safety net:
     the messages are written not to hold them)."""
     password = _database_password()
     if password:  # as a word of its own: a password "postgres" must not eat "postgresql://"
         message = re.sub(rf"(?<!\w){re.escape(password)}(?!\w)", "***", message)
-    return _EMAIL.sub("<email>", message)
+    return EMAIL.sub("<email>", message)
 
 
 def _database_password() -> str | None:

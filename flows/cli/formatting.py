@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,13 @@ def format_failed_run(summary: Summary) -> str:
     )
 
 
+#: An address, but not the user@host of a URL (after "//") or a masked "***@host".
+EMAIL = re.compile(r"(?<![\w.+/*-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+
+
 def _shortened(text: str, width: int) -> str:
-    """text on one line, cut to width characters with an ellipsis."""
-    flat = " ".join(text.split())
+    """text on one line, emails masked, cut to width characters with an ellipsis."""
+    flat = EMAIL.sub("<email>", " ".join(text.split()))
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 

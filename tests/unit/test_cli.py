@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -56,3 +57,24 @@ def test_importing_the_cli_imports_no_prefect_polars_pandera_or_pandas() -> None
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=REPO
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_human_summary_names_a_few_unknown_columns_shortened_and_counts_the_rest() -> None:
+    """A header that swallowed its data (or has 10,000 columns) must not print every cell."""
+    from contract import Summary
+    from flows.cli.formatting import WARNING_WIDTH, WARNINGS_SHOWN, format_summary
+
+    golden = Path(__file__).parents[1] / "data_files" / "golden" / "summary.json"
+    document = json.loads(golden.read_text(encoding="utf-8"))
+    secret = "anna.mueller@example.com"
+    document["warnings"] = [
+        f"unknown column {secret + str(i) + ' ' + 'x' * 80!r} ignored" for i in range(10_000)
+    ]
+    text = format_summary(Summary.model_validate(document))
+
+    warning_lines = [line for line in text.splitlines() if line.strip().startswith("warning")]
+    assert len(warning_lines) == WARNINGS_SHOWN + 1
+    assert all(len(line.split("warning", 1)[1].strip()) <= WARNING_WIDTH for line in warning_lines)
+    assert f"and {10_000 - WARNINGS_SHOWN} more" in warning_lines[-1]
+    assert "errors.csv" in warning_lines[-1]
+    assert secret not in text  # a header that swallowed its data holds its emails
