@@ -152,13 +152,24 @@ def test_each_file_of_a_sync_is_a_subflow_run_of_the_nightly_sync(
     samples_synced: dict[str, Any],
 ) -> None:
     from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+    )
+    from prefect.client.schemas.sorting import FlowRunSort
 
     first = samples_synced["first"]
     with get_client(sync_client=True) as client:
+        # Only the nightly-sync runs, newest first: the session's server holds the flow runs of
+        # every e2e test, more than one page of an unfiltered listing.
         syncs = [
             r
-            for r in client.read_flow_runs()
+            for r in client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["nightly-sync"])),
+                sort=FlowRunSort.START_TIME_DESC,
+            )
             if r.parameters.get("inbox") == str(samples_synced["inbox"])
         ]
         assert syncs, "the sync's flow run is not recorded"
