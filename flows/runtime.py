@@ -51,7 +51,7 @@ def _open(settings: Settings, *, check_schema: bool) -> Database:
         if settings.database_url is None
         else settings.database_url
     )
-    engine = create_db_engine(url)
+    engine = create_db_engine(url, pgbouncer=settings.pgbouncer)
     check_connection(engine, url)
     if check_schema:
         ensure_schema_current(engine, migrate=embedded)

@@ -29,6 +29,13 @@ class Settings(BaseSettings):
             "Unset: an embedded PostgreSQL is started with its data under ERP_SYNC_HOME."
         ),
     )
+    pgbouncer: bool = Field(
+        default=False,
+        description=(
+            "DATABASE_URL goes through PgBouncer (or another pooler) in transaction mode: turn "
+            "psycopg's prepared statements off. erp-sync also detects PgBouncer by itself."
+        ),
+    )
     home: Path = Field(
         default_factory=_default_home,
         description=(

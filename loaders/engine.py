@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from loaders.exceptions import DatabaseUnavailableError, DatabaseUrlError
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -37,19 +40,43 @@ def redacted(url: str) -> str:
         return url.split("://", 1)[0] + "://…" if "://" in url else "…"
 
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for url (postgresql://...), with a short connect timeout."""
-    connect_args = {
-        "connect_timeout": 10,
-        "application_name": "erp-sync",
-        # Staging tables are temporary: give them room in memory instead of the 8MB default
-        # (a per-session ceiling, used only as far as a large import's staging needs it).
-        "options": "-c temp_buffers=1GB",
-    }
+def create_db_engine(url: str, *, pgbouncer: bool = False, **kwargs: Any) -> Engine:
+    """An engine for url (postgresql://...), with a short connect timeout.
+
+    Nothing is set through start-up options: a pooler in transaction mode (PgBouncer) refuses
+    them, and its server sessions are shared. What a transaction needs it sets itself (`SET
+    LOCAL`). Prepared statements live in a server session, so they are off when `pgbouncer`
+    is set or when a connection turns out to go through a pooler (`behind_pooler`).
+    """
+    connect_args: dict[str, Any] = {"connect_timeout": 10, "application_name": "erp-sync"}
+    if pgbouncer:
+        connect_args["prepare_threshold"] = None
     connect_args.update(kwargs.pop("connect_args", {}))
-    return sa.create_engine(
+    engine = sa.create_engine(
         sqlalchemy_url(url), connect_args=connect_args, pool_pre_ping=True, **kwargs
     )
+    sa.event.listen(engine, "connect", _prepare_nothing_behind_a_pooler)
+    return engine
+
+
+def behind_pooler(dbapi_connection: psycopg.Connection[Any]) -> bool:
+    """Whether the connection goes through a pooler such as PgBouncer.
+
+    PostgreSQL tells a client its backend's pid at login (BackendKeyData); PgBouncer makes up
+    that key for its clients (its cancel key), so the pid the client was told is not the pid
+    of the server session that answers `pg_backend_pid()`. Straight on PostgreSQL they are
+    always equal.
+    """
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()", prepare=False)
+        row = cursor.fetchone()
+    dbapi_connection.rollback()
+    return row is None or row[0] != dbapi_connection.info.backend_pid
+
+
+def _prepare_nothing_behind_a_pooler(dbapi_connection: Any, _record: Any) -> None:
+    if dbapi_connection.prepare_threshold is not None and behind_pooler(dbapi_connection):
+        dbapi_connection.prepare_threshold = None
 
 
 def check_connection(engine: Engine, url: str) -> None:

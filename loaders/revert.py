@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from contract import APPLIED_STATUSES, CONTACT_FIELDS, CUSTOMER_FIELDS, FINGERPRINT
 from loaders.exceptions import LoaderError
 from loaders.history import RunInfo
+from loaders.staging import reserve_temp_buffers
 from loaders.tables import customer, customer_contact, import_run
 
 #: Customer numbers named per conflicting run.
@@ -106,6 +107,7 @@ def later_conflicts(conn: Connection, run: RunInfo) -> list[Conflict]:
     ).all()
     if not later:
         return []
+    reserve_temp_buffers(conn)  # as an import would: the session may import next
     conn.execute(
         sa.text("CREATE TEMP TABLE revert_touched (customer_id uuid PRIMARY KEY) ON COMMIT DROP; ")
     )

@@ -21,6 +21,32 @@ from sqlalchemy.types import TypeEngine
 COPY_CHUNK_ROWS = 250_000
 
 
+#: Memory for a session's temporary tables (PostgreSQL's default is 8MB): a large import's staging
+#: tables stay in memory instead of spilling to temporary files. A ceiling, not an allocation.
+TEMP_BUFFERS = "1GB"
+
+# SET LOCAL, never a start-up option or a session SET: behind PgBouncer in transaction mode the
+# server session is shared. PostgreSQL refuses a new temp_buffers once a session has used
+# temporary tables ("cannot be changed after any temporary tables have been accessed in the
+# session"), which a pooled session may have done for another client: then that session keeps
+# its size. The block's exception handler is a subtransaction; on success the SET LOCAL stays.
+_RESERVE_TEMP_BUFFERS = f"""
+DO $erp_sync$
+BEGIN
+    PERFORM set_config('temp_buffers', '{TEMP_BUFFERS}', true);
+EXCEPTION WHEN invalid_parameter_value THEN
+    NULL;
+END
+$erp_sync$
+"""
+
+
+def reserve_temp_buffers(conn: Connection) -> None:
+    """Give this transaction's temporary tables TEMP_BUFFERS of memory where the session allows
+    it (before its first temporary table); call it before creating any."""
+    conn.execute(sa.text(_RESERVE_TEMP_BUFFERS))
+
+
 def staging_table(
     name: str, *columns: sa.Column[Any], types: Mapping[str, TypeEngine[Any]] | None = None
 ) -> sa.Table:

@@ -33,7 +33,13 @@ from contract import (
 )
 from loaders.fingerprint import fingerprint_customers
 from loaders.ids import time_ordered_ids
-from loaders.staging import CreateTempTableAs, copy_frame, read_frame, staging_table
+from loaders.staging import (
+    CreateTempTableAs,
+    copy_frame,
+    read_frame,
+    reserve_temp_buffers,
+    staging_table,
+)
 from loaders.tables import customer, customer_contact
 
 log = logging.getLogger(__name__)
@@ -269,6 +275,7 @@ def stage_export(
     """Create the staging tables (dropped at commit) and COPY the validated rows into them."""
     # SET has no Core form.
     conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
+    reserve_temp_buffers(conn)
     with timed("create staging tables"):
         for table in STAGING_TABLES:
             table.create(conn)

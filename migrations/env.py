@@ -1,4 +1,4 @@
-"""Alembic environment: the metadata comes from loaders.tables; runs hold an advisory lock."""
+"""Alembic environment: the metadata comes from loaders.tables; a run holds an advisory lock."""
 
 from __future__ import annotations
 
@@ -37,20 +37,16 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    """Migrate under a session advisory lock so that two processes never migrate at once."""
+    """Migrate in one transaction that holds an advisory lock, so that two processes never
+    migrate at once. The lock is the transaction's, not the session's: behind a pooler in
+    transaction mode a session lock would stay with a pooled server session."""
     with _engine().connect() as connection:
-        connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        try:
-            connection.commit()
-            context.configure(connection=connection, target_metadata=target_metadata)
-            with context.begin_transaction():
-                context.run_migrations()
-            connection.commit()
-        finally:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
             connection.execute(
-                sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
             )
-            connection.commit()
+            context.run_migrations()
 
 
 if context.is_offline_mode():

@@ -29,24 +29,24 @@ from sqlalchemy.engine import Engine, make_url
 from loaders.engine import create_db_engine
 from loaders.schema import head_revision
 from tests.conftest import create_fresh_database, drop_database
-from tests.e2e.cli import CliEnv, finish, run_cli, start_cli_subprocess
+from tests.e2e.cli import CliEnv, run_cli
 
 pytestmark = pytest.mark.slow
 
 POOL_SIZE = 2
 
-HEADER = "erp_customer_number,name,email,default_currency,contact_email,contact_is_primary"
+HEADER = "erp_customer_number,name,email,default_currency,default_language,contact_email,contact_is_primary"
 V1 = (
-    "C-1,Alpha GmbH,a@alpha.de,EUR,anna@alpha.de,x\n"
-    "C-2,Beta AG,b@beta.ch,CHF,carl@beta.ch,x\n"
-    "C-3,Gamma SA,,EUR,dora@gamma.fr,x\n"
+    "C-1,Alpha GmbH,a@alpha.de,EUR,de,anna@alpha.de,x\n"
+    "C-2,Beta AG,b@beta.ch,CHF,de,carl@beta.ch,x\n"
+    "C-3,Gamma SA,,EUR,de,dora@gamma.fr,x\n"
 )
 # C-1 changes its currency, C-3 its name, C-4 is new.
 V2 = (
-    "C-1,Alpha GmbH,a@alpha.de,USD,anna@alpha.de,x\n"
-    "C-2,Beta AG,b@beta.ch,CHF,carl@beta.ch,x\n"
-    "C-3,Gamma Neu SA,,EUR,dora@gamma.fr,x\n"
-    "C-4,Delta BV,d@delta.nl,EUR,fred@delta.nl,x\n"
+    "C-1,Alpha GmbH,a@alpha.de,USD,de,anna@alpha.de,x\n"
+    "C-2,Beta AG,b@beta.ch,CHF,de,carl@beta.ch,x\n"
+    "C-3,Gamma Neu SA,,EUR,de,dora@gamma.fr,x\n"
+    "C-4,Delta BV,d@delta.nl,EUR,de,fred@delta.nl,x\n"
 )
 # No erp_customer_number column: the whole file is refused.
 MISSING_KEY = "name,email,default_currency\nOmega,o@omega.de,EUR\n"
@@ -221,6 +221,7 @@ def _use_temp_tables_in_every_server_session(url: str) -> None:
     try:
         for conn in held:  # each holds its transaction open: each has a server session
             conn.execute("CREATE TEMP TABLE earlier_client (x int) ON COMMIT DROP")
+            conn.execute("INSERT INTO earlier_client VALUES (1)")  # its buffers are set up now
         for conn in held:
             conn.commit()
     finally:
@@ -252,6 +253,7 @@ def test_import_resync_rejected_file_runs_report_and_revert_through_pgbouncer(
         ["import", str(write(tmp_path / "v2.csv", V2)), "--org", org, "--json", *report_dir], env
     )
     assert second.exit_code == 0, second
+    run_id = second.json()["run_id"]
     counts = second.json()["customers"]
     assert (counts["inserted"], counts["updated"], counts["unchanged"]) == (1, 2, 1)
     assert customers(direct_engine, org) == {
@@ -272,33 +274,51 @@ def test_import_resync_rejected_file_runs_report_and_revert_through_pgbouncer(
     runs = run_cli(["runs", "--org", org, "--json"], env)
     assert runs.exit_code == 0, runs
     assert [r["status"] for r in runs.json()] == ["rejected", "succeeded", "succeeded"]
-    report = run_cli(["report", second.json()["run_id"], "--json"], env)
+    report = run_cli(["report", run_id, "--json"], env)
     assert report.exit_code == 0, report
     assert report.json()["customers"]["updated"] == 2
+    rewritten = run_cli(["report", run_id, "--write", "--report-dir", str(tmp_path / "again")], env)
+    assert rewritten.exit_code == 0, rewritten
+    assert (tmp_path / "again" / run_id / "summary.json").is_file()
 
-    reverted = run_cli(["revert", second.json()["run_id"], "--json"], env)
+    reverted = run_cli(["revert", run_id, "--json"], env)
     assert reverted.exit_code == 0, reverted
-    assert reverted.json()[0]["reverts"] == second.json()["run_id"]
+    assert reverted.json()[0]["reverts"] == run_id
     assert customers(direct_engine, org) == after_v1
 
 
-def test_two_organisations_import_at_once_through_pgbouncer(
+def test_a_sync_of_six_organisations_at_once_through_pgbouncer_applies_each_file_once(
     env: CliEnv, direct_engine: Engine, tmp_path: Path
 ) -> None:
-    orgs = [f"pgb-{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    for org in orgs:
+    """Four imports at a time (ERP_SYNC_SYNC_CONCURRENCY) share two server connections."""
+    orgs = [f"pgb-{uuid.uuid4().hex[:8]}" for _ in range(6)]
+    inbox = tmp_path / "inbox"
+    for n, org in enumerate(orgs):
         assert run_cli(["org", "add", org], env).exit_code == 0
-    many = "".join(f"K-{i},Kunde {i},,EUR,k{i}@example.com,x\n" for i in range(2000))
-    started = [
-        start_cli_subprocess(
-            ["import", str(write(tmp_path / f"{org}.csv", many)), "--org", org, "--json"],
-            env.with_vars(ERP_SYNC_PGBOUNCER="1", ERP_SYNC_REPORT_DIR=str(tmp_path / "r")),
-        )
-        for org in orgs
-    ]
-    results = [finish(process, timeout=120) for process in started]
-    for result in results:
-        assert result.exit_code == 0, result
-        assert result.json()["customers"]["inserted"] == 2000
-    for org in orgs:
-        assert len(customers(direct_engine, org)) == 2000
+        (inbox / org).mkdir(parents=True)
+        rows = "".join(f"K-{i},Kunde {i},,EUR,de,k{i}@example.com,x\n" for i in range(100 * n + 1))
+        write(inbox / org / "kunden_2026-12-01.csv", rows)
+    sync = ["sync", str(inbox), "--json", "--report-dir", str(tmp_path / "r")]
+    first = run_cli(sync, env)
+    assert first.exit_code == 0, first
+    assert sorted(f["status"] for f in first.json()["files"]) == ["succeeded"] * 6
+    for n, org in enumerate(orgs):
+        assert len(customers(direct_engine, org)) == 100 * n + 1
+    again = run_cli(sync, env)
+    assert again.exit_code == 0, again
+    assert [f["status"] for f in again.json()["files"]] == ["skipped"] * 6
+
+
+def test_erp_sync_pgbouncer_turns_prepared_statements_off_without_detection(
+    bouncer: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.settings import Settings
+
+    monkeypatch.setenv("ERP_SYNC_PGBOUNCER", "1")
+    engine = create_db_engine(bouncer[0], pgbouncer=Settings().pgbouncer)  # straight on the server
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None and raw.prepare_threshold is None
+    finally:
+        engine.dispose()
