@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import polars as pl
 import pytest
 import sqlalchemy as sa
@@ -53,6 +57,34 @@ def test_upgrade_downgrade_to_base_and_upgrade_again_work(empty_db_url: str) -> 
 
     schema.upgrade(engine)
     assert _tables(engine) == TABLES
+    engine.dispose()
+
+
+def test_two_processes_upgrading_at_once_take_turns_and_leave_no_lock(empty_db_url: str) -> None:
+    # Alembic's context is global to a process: two upgrades at once need two processes.
+    code = (
+        "import sys; from loaders.engine import create_db_engine; from loaders.schema import "
+        "upgrade; upgrade(create_db_engine(sys.argv[1]))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, empty_db_url], cwd=root, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    for process in started:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr.decode()
+    engine = create_db_engine(empty_db_url)
+    assert _tables(engine) == TABLES
+    assert schema.current_revision(engine) == schema.head_revision(engine)
+    with engine.connect() as conn:
+        locks = (
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        assert conn.execute(sa.text(locks)).scalar_one() == 0
     engine.dispose()
 
 
