@@ -202,20 +202,6 @@ def test_db_upgrade_through_pgbouncer_migrates_and_leaves_no_lock_behind(
         assert conn.execute(sa.text(locks)).scalar_one() == 0
 
 
-def test_engines_on_pgbouncer_prepare_no_statements_and_direct_ones_do(
-    bouncer: tuple[str, str],
-) -> None:
-    for url, expected in ((bouncer[1], None), (bouncer[0], 5)):
-        engine = create_db_engine(url, poolclass=sa.pool.NullPool)
-        try:
-            with engine.connect() as conn:
-                raw = conn.connection.driver_connection
-                assert raw is not None
-                assert raw.prepare_threshold == expected, url
-        finally:
-            engine.dispose()
-
-
 def _use_temp_tables_in_every_server_session(url: str) -> None:
     """Create a temporary table in each pooled server session, at the default temp_buffers:
     from then on those sessions cannot change temp_buffers any more."""
@@ -230,6 +216,34 @@ def _use_temp_tables_in_every_server_session(url: str) -> None:
     finally:
         for conn in held:
             conn.close()
+
+
+def test_a_statement_run_ten_times_through_pgbouncer_is_never_prepared(
+    bouncer: tuple[str, str],
+) -> None:
+    """psycopg prepares a statement on its sixth run; the next transaction lands in the other
+    server session, where that statement does not exist (or another client's of the same name
+    does): erp-sync's engines find PgBouncer and prepare nothing."""
+    _use_temp_tables_in_every_server_session(bouncer[1])  # both server sessions are open
+    engine = create_db_engine(bouncer[1], poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None and raw.prepare_threshold is None
+            sessions = set()
+            for _ in range(10):
+                sessions.add(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+                conn.commit()
+            assert len(sessions) == POOL_SIZE  # one client, really shared server sessions
+    finally:
+        engine.dispose()
+    direct = create_db_engine(bouncer[0], poolclass=sa.pool.NullPool)
+    try:
+        with direct.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None and raw.prepare_threshold == 5  # psycopg's default
+    finally:
+        direct.dispose()
 
 
 def test_import_resync_rejected_file_runs_report_and_revert_through_pgbouncer(
