@@ -769,12 +769,12 @@ def print_night(model: Model, customers: list[int], workers: list[int], slots: l
         f"{sum(c >= 100_000 for c in customers)} with 100k or more"
     )
     print(f"database: {'a core per slot (modelled)' if db == PER_SLOT else 'as measured here'}")
-    header = (
-        "| workers | slots | shards | night ends | bottleneck | workers: r+v+report / load / "
-        "waiting for a slot / start-up / idle | largest org alone |"
+    print(
+        "| workers | slots | shards | night ends | bottleneck | floors: largest org / DB / "
+        "workers | DB busy | workers' time: r+v+report / load / waiting for a slot / start-up "
+        "/ idle |"
     )
-    print(header)
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     nights = []
     for s in slots:
         for w in workers:
@@ -783,9 +783,11 @@ def print_night(model: Model, customers: list[int], workers: list[int], slots: l
             whole = w * night.finish_s or 1.0
             print(
                 f"| {w} | {s} | {night.shards} | {_clock(night.finish_s)} | {night.bottleneck} | "
+                f"{_clock(night.largest_alone_s)} / {_clock(night.db_floor_s)} / "
+                f"{_clock(night.worker_floor_s)} | {night.db_busy_s / (night.finish_s or 1):.0%} | "
                 f"{night.no_slot_s / whole:.0%} / {night.load_s / whole:.0%} / "
                 f"{night.slot_wait_s / whole:.0%} / {night.startup_s / whole:.0%} / "
-                f"{night.idle_s / whole:.0%} | {_clock(night.largest_alone_s)} |"
+                f"{night.idle_s / whole:.0%} |"
             )
     return nights
 
@@ -863,7 +865,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         result = json.loads(path.read_text(encoding="utf-8"))
         result["summary"] = summarise(result)
-        print(f"measurements of {result['measured_at']} (commit {result.get('commit')}): {path}")
+        print(
+            f"measurements of {result.get('measured_at')} (commit {result.get('commit')}): {path}"
+        )
     print_costs(result["summary"])
     model = model_from(result["summary"], args.workload, args.db)
     customers = Distribution().sample(args.orgs, args.seed)
