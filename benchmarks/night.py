@@ -212,53 +212,43 @@ def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def read_steps(home: Path, commands: list[Command], patience_s: float = 60.0) -> None:
-    """Fill each command's steps from the task runs of its `import-file` flow run (one
-    organisation per command, so the flow run is found by its `org` parameter)."""
-    state = json.loads((home / "servers" / "prefect.json").read_text())
-    api = str(state["url"]).rstrip("/")
-    wanted = {c.org: c for c in commands}
-    deadline = time.monotonic() + patience_s
+def _all(api: str, what: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every record of a Prefect /filter endpoint, page by page."""
+    found: list[dict[str, Any]] = []
     while True:
-        flows: dict[str, dict[str, Any]] = {}
-        offset = 0
-        while True:
-            page = _post(f"{api}/flow_runs/filter", {"limit": 200, "offset": offset})
-            for run in page:
-                org = (run.get("parameters") or {}).get("org")
-                if org in wanted and run.get("end_time"):
-                    flows[org] = run
-            if len(page) < 200:
-                break
-            offset += 200
-        tasks: dict[str, dict[str, dict[str, Any]]] = {}
-        ids = {run["id"]: org for org, run in flows.items()}
-        offset = 0
-        while ids:
-            page = _post(
-                f"{api}/task_runs/filter",
-                {"flow_runs": {"id": {"any_": list(ids)}}, "limit": 200, "offset": offset},
-            )
-            for task in page:
-                if task.get("end_time"):
-                    step = str(task["name"]).rsplit("-", 1)[0]
-                    tasks.setdefault(ids[task["flow_run_id"]], {})[step] = task
-            if len(page) < 200:
-                break
-            offset += 200
-        complete = [
-            o for o in wanted if {"read", "validate", "load", "report"} <= set(tasks.get(o, {}))
+        page = _post(f"{api}/{what}/filter", {**body, "limit": 200, "offset": len(found)})
+        found += page
+        if len(page) < 200:
+            return found
+
+
+def step_times(
+    commands: Sequence[Command], flow_runs: list[dict[str, Any]], task_runs: list[dict[str, Any]]
+) -> list[Command]:
+    """Fill each command's steps from its `import-file` flow run: the run of its organisation
+    that started while the command ran. Returns the commands whose runs are not complete yet."""
+    tasks: dict[str, dict[str, tuple[float, float]]] = {}
+    for task in task_runs:
+        if task.get("start_time") and task.get("end_time"):
+            step = str(task["name"]).rsplit("-", 1)[0]
+            span = (_epoch(task["start_time"]), _epoch(task["end_time"]))
+            tasks.setdefault(str(task["flow_run_id"]), {})[step] = span
+    missing = []
+    for command in commands:
+        runs = [
+            r
+            for r in flow_runs
+            if (r.get("parameters") or {}).get("org") == command.org
+            and r.get("start_time")
+            and r.get("end_time")
+            and command.started - 1 <= _epoch(r["start_time"]) <= command.started + command.wall_s
         ]
-        if len(complete) == len(wanted) or time.monotonic() > deadline:
-            break
-        time.sleep(2)
-    for org, command in wanted.items():
-        if org not in complete:
-            print(f"  no complete task runs for {command.label} ({org})", file=sys.stderr)
+        run = min(runs, key=lambda r: _epoch(r["start_time"]), default=None)
+        t = tasks.get(str(run["id"]), {}) if run is not None else {}
+        if run is None or not {"read", "validate", "load", "report"} <= set(t):
+            missing.append(command)
             continue
-        flow, steps = flows[org], tasks[org]
-        start, end = _epoch(flow["start_time"]), _epoch(flow["end_time"])
-        t = {name: (_epoch(s["start_time"]), _epoch(s["end_time"])) for name, s in steps.items()}
+        start, end = _epoch(run["start_time"]), _epoch(run["end_time"])
         command.steps = {
             "flow_s": round(end - start, 3),
             "read_validate_s": round(t["load"][0] - start, 3),  # no slot
@@ -269,6 +259,29 @@ def read_steps(home: Path, commands: list[Command], patience_s: float = 60.0) ->
             "load_start": t["load"][0],
             "load_end": t["load"][1],
         }
+    return missing
+
+
+def read_steps(home: Path, commands: list[Command], patience_s: float = 60.0) -> None:
+    """Fill the commands' steps from the task runs on the home's Prefect server (a run's last
+    task runs may arrive a moment after its command exited: wait up to patience_s)."""
+    state = json.loads((home / "servers" / "prefect.json").read_text())
+    api = str(state["url"]).rstrip("/")
+    orgs = [c.org for c in commands]
+    deadline = time.monotonic() + patience_s
+    while True:
+        flow_runs = [
+            r for r in _all(api, "flow_runs", {}) if (r.get("parameters") or {}).get("org") in orgs
+        ]
+        task_runs = _all(
+            api, "task_runs", {"flow_runs": {"id": {"any_": [r["id"] for r in flow_runs]}}}
+        )
+        missing = step_times(commands, flow_runs, task_runs)
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    for command in missing:
+        print(f"  no complete task runs for {command.label} ({command.org})", file=sys.stderr)
 
 
 def measure(
