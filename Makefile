@@ -13,7 +13,7 @@ help:
 	@echo "make constraints  regenerate constraints.txt (the name==version pins) from pyproject.toml"
 	@echo "make bench        run the benchmarks (generates ~1 GB of data under benchmarks/data)"
 	@echo "make bench-quick  time start-up: small commands and a 10,000-customer import (< 2 min)"
-	@echo "make bench-night  measure per-file costs (1k-1M customers, ~15 min on an idle machine) and"
+	@echo "make bench-night  measure per-file costs (1k-1M customers; 49 min on a busy 2-core machine) and"
 	@echo "                  simulate a night of 10,000 organisations (NIGHT=\"--from FILE\": simulate only)"
 
 $(BIN)/python:

@@ -1,8 +1,8 @@
 """The plan for a night of 10,000 organisations: measured per-file costs, then a simulation.
 
-**Measure** (`--measure`, about 10-15 minutes): real `erp-sync import` commands (subprocesses,
-as `benchmarks/run.py` runs them) on the embedded database of a fresh ERP_SYNC_HOME, on
-generated exports of 1k, 10k, 100k and 1M customers (`benchmarks.generate`; base seed 42 and
+**Measure** (`--measure`; 49 minutes at a load average of 11-20 on 2 cores, several times less
+on an idle machine): real `erp-sync import` commands (subprocesses, as `benchmarks/run.py` runs
+them) on the embedded database of a fresh ERP_SYNC_HOME, on generated exports of 1k, 10k, 100k and 1M customers (`benchmarks.generate`; base seed 42 and
 its re-sync variant, 10% changed and 5% new, as `make bench` makes them):
 
 - the fixed start-up: a one-row import on a warm home (wall time of the command), and how much
@@ -821,7 +821,11 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--measure", action="store_true", help="measure this build (10-15 min)")
+    source.add_argument(
+        "--measure",
+        action="store_true",
+        help="measure this build (49 min on a busy 2-core machine)",
+    )
     source.add_argument("--from", dest="source", type=Path, metavar="JSON",
                         help="a saved night-*.json (default: the newest in benchmarks/results)")  # fmt: skip
     parser.add_argument("--files", type=Path, action="append", default=[],
