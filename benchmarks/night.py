@@ -848,6 +848,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure:
         started = datetime.now(UTC)
         info = machine()
+        commit = _commit()  # the code that runs, before any later commit
         work = Path(tempfile.mkdtemp(prefix="erp-sync-night-"))
         try:
             raw = measure(
@@ -862,7 +863,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
         result = {
             "measured_at": started.isoformat(timespec="seconds"),
-            "commit": _commit(),
+            "commit": commit,
             "machine": info,
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
             **raw,
