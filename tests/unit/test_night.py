@@ -77,3 +77,28 @@ def test_fit_recovers_a_line() -> None:
     line = night.fit(points)
     assert line.fixed_s == pytest.approx(2.0, abs=1e-3)
     assert line.rate == pytest.approx(1e6, rel=1e-3)
+
+
+def test_a_command_gets_the_flow_run_that_started_while_it_ran() -> None:
+    # a first import and a re-sync into one organisation: each command its own flow run
+    def stamp(second: float) -> str:
+        return f"2026-12-02T10:00:{second:06.3f}Z"
+
+    runs, tasks = [], []
+    for run_id, begin in (("a", 5.0), ("b", 35.0)):
+        runs.append({"id": run_id, "parameters": {"org": "o"}, "start_time": stamp(begin),
+                     "end_time": stamp(begin + 10)})  # fmt: skip
+        for n, step in enumerate(("read", "validate", "load", "report")):
+            tasks.append({"flow_run_id": run_id, "name": f"{step}-1a2", "start_time":
+                          stamp(begin + 2 * n), "end_time": stamp(begin + 2 * n + 2)})  # fmt: skip
+    start = night._epoch(stamp(0))
+    first = night.Command("first", "first", 10, "o", 100, started=start + 4, wall_s=20)
+    resync = night.Command("resync", "resync", 10, "o", 100, started=start + 34, wall_s=20)
+    alone = night.Command("other", "first", 10, "p", 100, started=start, wall_s=60)
+    missing = night.step_times([resync, first, alone], list(reversed(runs)), tasks)
+    assert missing == [alone]
+    assert first.steps["load_start"] == pytest.approx(start + 9)
+    assert resync.steps["load_start"] == pytest.approx(start + 39)
+    assert resync.steps["read_validate_s"] == pytest.approx(4)
+    assert resync.steps["load_s"] == pytest.approx(2)
+    assert resync.steps["report_s"] == pytest.approx(4)
