@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test unit lint typecheck constraints bench bench-quick clean
+.PHONY: help install demo test unit lint typecheck constraints bench bench-quick bench-night clean
 
 help:
 	@echo "make demo         set up .venv and run the demo on the embedded database"
@@ -13,6 +13,8 @@ help:
 	@echo "make constraints  regenerate constraints.txt (the name==version pins) from pyproject.toml"
 	@echo "make bench        run the benchmarks (generates ~1 GB of data under benchmarks/data)"
 	@echo "make bench-quick  time start-up: small commands and a 10,000-customer import (< 2 min)"
+	@echo "make bench-night  measure per-file costs (1k-1M customers; 49 min on a busy 2-core machine) and"
+	@echo "                  simulate a night of 10,000 organisations (NIGHT=\"--from FILE\": simulate only)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "erp-sync needs Python 3.11 or newer")'
@@ -57,6 +59,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.quick
+
+# NIGHT="--from benchmarks/results/night-....json" simulates from saved measurements (seconds).
+bench-night: $(STAMP)
+	$(BIN)/python -m benchmarks.night $(or $(NIGHT),--measure)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
