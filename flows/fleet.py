@@ -399,17 +399,14 @@ def _stale(client: Any, live: list[FlowRun], stale_seconds: float) -> list[FlowR
 
     now = datetime.now(UTC)
     ids = {f"prefect.flow-run.{r.id}": r for r in live}
-    page = client.read_events(
-        filter=EventFilter(
-            occurred=EventOccurredFilter.model_validate(
-                {"since": now - timedelta(seconds=stale_seconds), "until": now}
-            ),
-            event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
-            resource=EventResourceFilter(id=list(ids)),
+    query = EventFilter(
+        occurred=EventOccurredFilter.model_validate(
+            {"since": now - timedelta(seconds=stale_seconds), "until": now}
         ),
-        limit=200,
+        event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+        resource=EventResourceFilter(id=list(ids)),
     )
-    alive = {event.resource.id for event in page.events}
+    alive = {event.resource.id for event in read_all_events(client, query)}
     stale = []
     for resource_id, flow_run in ids.items():
         if resource_id in alive:
@@ -418,6 +415,16 @@ def _stale(client: Any, live: list[FlowRun], stale_seconds: float) -> list[FlowR
         if since is not None and (now - since).total_seconds() > stale_seconds:
             stale.append(flow_run)
     return stale
+
+
+def read_all_events(client: Any, query: Any) -> list[Any]:
+    """Every event the filter matches, page by page (the API gives at most 50 at a time)."""
+    page = client.read_events(filter=query, limit=50)
+    events = list(page.events)
+    while page.next_page is not None and page.events:
+        page = client.read_events_page(str(page.next_page))
+        events += page.events
+    return events
 
 
 def _mark_crashed(client: Any, flow_run_id: uuid.UUID, message: str) -> None:
