@@ -11,11 +11,13 @@ from flows.dbslot import under_worker
 from flows.servers import ensure_embedded_postgres
 from flows.settings import Settings
 from loaders.engine import check_connection, create_db_engine
+from loaders.exceptions import DatabaseUrlError
 from loaders.schema import ensure_schema_current
 
 
-class DatabaseUrlRequiredError(RuntimeError):
-    """Under a Prefect worker, DATABASE_URL is required: there is no embedded database there."""
+class DatabaseUrlRequiredError(DatabaseUrlError):
+    """Under a Prefect worker, DATABASE_URL is required: there is no embedded database there
+    (a usage error for the CLI: exit 2 with the message)."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from loaders.orgs import add_org
 from loaders.tables import customer, import_run, org
-from tests.e2e.cli import CliEnv, Result, finish, run_cli_subprocess, start_cli_subprocess
+from tests.e2e.cli import REPO, CliEnv, Result, finish, run_cli_subprocess, start_cli_subprocess
 from tests.e2e.cli import subprocess_env as cli_subprocess_env
 
 pytestmark = pytest.mark.slow
@@ -108,9 +108,11 @@ def client_of(fleet: Fleet) -> Iterator[Any]:
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: fleet.api}):
-        with get_client(sync_client=True) as client:
-            yield client
+    with (
+        temporary_settings(updates={PREFECT_API_URL: fleet.api}),
+        get_client(sync_client=True) as client,
+    ):
+        yield client
 
 
 def export(path: Path, numbers: range) -> Path:
@@ -209,6 +211,25 @@ def slot_events(fleet: Fleet, since: datetime) -> list[tuple[datetime, str]]:
 # --- the tests --------------------------------------------------------------------------------
 
 
+def test_prefect_yaml_has_the_two_deployments_of_the_night_on_a_pool() -> None:
+    import yaml
+    from prefect.cli.deploy._models import PrefectYamlModel
+    from prefect.flows import load_flow_from_entrypoint
+
+    from flows.fleet import job_variables
+
+    raw = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
+    model = PrefectYamlModel.model_validate(raw)  # the schema `prefect deploy` reads it with
+    fleet = [d for d in model.deployments if d.entrypoint and d.entrypoint.startswith("flows.")]
+    flows = {load_flow_from_entrypoint(str(d.entrypoint)).name: d for d in fleet}
+    assert set(flows) == {"erp-sync-night", "erp-sync-shard"}
+    for deployment in fleet:
+        assert deployment.name == "erp-sync-pool"  # the dispatch starts erp-sync-shard/<pool>
+        assert deployment.work_pool is not None
+        assert deployment.work_pool.job_variables == job_variables()
+    assert flows["erp-sync-night"].parameters["work_pool"] == "erp-sync-pool"
+
+
 def test_a_night_on_two_workers_applies_every_file_once_with_loads_one_at_a_time(
     fleet: Fleet, engine: Engine
 ) -> None:
@@ -217,7 +238,7 @@ def test_a_night_on_two_workers_applies_every_file_once_with_loads_one_at_a_time
     files = make_inbox(engine, inbox, orgs)
     started = datetime.now().astimezone()
 
-    first = dispatch(fleet, inbox, "--shards", "4")
+    first = dispatch(fleet, inbox, "--shards", "2")
 
     assert first.exit_code == 0, first.output
     night = first.json()
@@ -228,7 +249,7 @@ def test_a_night_on_two_workers_applies_every_file_once_with_loads_one_at_a_time
         assert applied_sources(engine, slug) == [str(p) for p in paths]  # each once, in order
         assert customer_numbers(engine, slug) == set().union(*(numbers_in(p) for p in paths))
     shards = night["shards"]
-    assert len(shards) == 4
+    assert len(shards) == 2
     assert sorted(o for s in shards for o in s["orgs"]) == sorted(orgs)
     assert {s["state"] for s in shards} == {"Completed"}
     assert {s["worker"] for s in shards} == {"w1", "w2"}  # the shards ran on both workers
@@ -272,7 +293,9 @@ def test_a_dispatch_retried_with_the_same_key_starts_no_second_shard(
     assert len(new_runs) == 2
     assert {r.idempotency_key.split(":")[0] for r in new_runs} == {"night-42"}
     first, retry = results
-    assert [s["flow_run_id"] for s in retry["shards"]] == [s["flow_run_id"] for s in first["shards"]]
+    assert [s["flow_run_id"] for s in retry["shards"]] == [
+        s["flow_run_id"] for s in first["shards"]
+    ]
     assert sorted(f["org"] for f in retry["files"]) == ["retry-a", "retry-b", "retry-c"]
     for slug, paths in files.items():
         assert applied_sources(engine, slug) == [str(p) for p in paths]
@@ -310,7 +333,9 @@ def test_a_worker_killed_mid_shard_leaves_whole_files_and_the_next_night_finishe
         assert time.monotonic() < deadline, "the slow shard never applied a file"
         time.sleep(0.2)
     running = [
-        r for r in shard_runs(fleet) if r.parameters.get("orgs") == [slow] and r.state_name == "Running"
+        r
+        for r in shard_runs(fleet)
+        if r.parameters.get("orgs") == [slow] and r.state_name == "Running"
     ]
     assert len(running) == 1
     victim = running[0]
