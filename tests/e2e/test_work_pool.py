@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -272,17 +273,18 @@ def test_a_dispatch_retried_with_the_same_key_starts_no_second_shard(
     fleet: Fleet, engine: Engine
 ) -> None:
     inbox = fleet.home / "inbox-retry"
-    files = make_inbox(engine, inbox, {"retry-a": [10], "retry-b": [10], "retry-c": [10]})
+    files = make_inbox(engine, inbox, {"retry-a": [10], "retry-b": [10]})
     before = {r.id for r in shard_runs(fleet)}
+    dispatch_id = f"night-{uuid.uuid4().hex[:8]}"
     script = (
         "import json, sys; from flows.fleet import dispatch_night; "
-        "r = dispatch_night(sys.argv[1], sys.argv[2], shards=2, dispatch_id='night-42'); "
+        "r = dispatch_night(sys.argv[1], sys.argv[2], shards=1, dispatch_id=sys.argv[3]); "
         "print(json.dumps(r))"
     )
     results = []
     for _ in range(2):  # the second call is a retry of the same dispatch
         process = subprocess.run(
-            [sys.executable, "-c", script, str(inbox), POOL],
+            [sys.executable, "-c", script, str(inbox), POOL, dispatch_id],
             cwd=fleet.home, env=cli_subprocess_env(fleet.env), capture_output=True, text=True,
             timeout=240,
         )  # fmt: skip
@@ -290,20 +292,36 @@ def test_a_dispatch_retried_with_the_same_key_starts_no_second_shard(
         results.append(json.loads(process.stdout.strip().splitlines()[-1]))
 
     new_runs = [r for r in shard_runs(fleet) if r.id not in before]
-    assert len(new_runs) == 2
-    assert {r.idempotency_key.split(":")[0] for r in new_runs} == {"night-42"}
+    assert len(new_runs) == 1  # the retry started no second shard run
+    assert new_runs[0].idempotency_key.startswith(f"{dispatch_id}:")
     first, retry = results
-    assert [s["flow_run_id"] for s in retry["shards"]] == [
-        s["flow_run_id"] for s in first["shards"]
-    ]
-    assert sorted(f["org"] for f in retry["files"]) == ["retry-a", "retry-b", "retry-c"]
+    assert [s["flow_run_id"] for s in first["shards"]] == [str(new_runs[0].id)]
+    assert [s["flow_run_id"] for s in retry["shards"]] == [str(new_runs[0].id)]
+    assert sorted(f["org"] for f in retry["files"]) == ["retry-a", "retry-b"]
     for slug, paths in files.items():
         assert applied_sources(engine, slug) == [str(p) for p in paths]
 
 
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+def descendants(pid: int) -> list[int]:
+    """Every process below pid (the worker's flow-run process and whatever it started)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL pid and every process below it, as a machine that dies would."""
+    for victim in [pid, *descendants(pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
 
 
 def test_a_worker_killed_mid_shard_leaves_whole_files_and_the_next_night_finishes(
@@ -340,8 +358,9 @@ def test_a_worker_killed_mid_shard_leaves_whole_files_and_the_next_night_finishe
     assert len(running) == 1
     victim = running[0]
     worker_name = victim.labels["prefect.worker.name"]
-    _kill(fleet.workers[worker_name].pid)
-    _kill(int(str(victim.infrastructure_pid).rsplit(":", 1)[1]))
+    engine_pid = int(str(victim.infrastructure_pid).rsplit(":", 1)[-1])
+    assert engine_pid in descendants(fleet.workers[worker_name].pid)  # the shard's process
+    kill_tree(fleet.workers[worker_name].pid)
     fleet.workers[worker_name].wait(timeout=10)
 
     killed = finish(night, timeout=STALE_SECONDS + 120)
