@@ -386,8 +386,9 @@ def _shard_result(client: Any, flow_run_id: uuid.UUID) -> dict[str, Any] | None:
 
 
 def _stale(client: Any, live: list[FlowRun], stale_seconds: float) -> list[FlowRun]:
-    """The pending or running shard runs that sent no heartbeat for stale_seconds (counted from
-    their last heartbeat, else from when they entered their state)."""
+    """The running shard runs with no heartbeat for stale_seconds (counted from their last
+    heartbeat, else from when they started running), and the pending ones (a worker took them)
+    that did not start running within twice that."""
     if not live:
         return []
     from prefect.events.filters import (
@@ -411,8 +412,12 @@ def _stale(client: Any, live: list[FlowRun], stale_seconds: float) -> list[FlowR
     for resource_id, flow_run in ids.items():
         if resource_id in alive:
             continue
-        since = flow_run.state.timestamp if flow_run.state is not None else None
-        if since is not None and (now - since).total_seconds() > stale_seconds:
+        state = flow_run.state
+        if state is None:
+            continue
+        # Pending: a worker took the run and is starting its process (slow on a busy machine)
+        allowed = 2 * stale_seconds if state.type == StateType.PENDING else stale_seconds
+        if (now - state.timestamp).total_seconds() > allowed:
             stale.append(flow_run)
     return stale
 
