@@ -1,6 +1,7 @@
 """Time what the erp-sync-db slot adds to an import's load step, on a local Prefect server.
 
-Interleaved rounds, medians reported (milliseconds):
+Timed inside a flow run (whose API client an import's load task uses too), medians of the
+rounds reported (milliseconds):
 
 - absent, first: `limit_exists()` asked of the server (once per process per minute)
 - absent, cached: `database_slot()` entered and left when the limit does not exist (cached)
@@ -45,20 +46,26 @@ def main() -> None:
                 with dbslot.database_slot():
                     pass
 
-            with get_client(sync_client=True) as client:
+            from prefect import flow
+
+            @flow(name="db-slot-benchmark")
+            def measure(rounds: int, held: bool) -> None:
                 dbslot.forget_limit()
-                enter_and_leave()  # warm the client
-                for _ in range(args.rounds):
-                    dbslot.forget_limit()
-                    timed("absent, first", dbslot.limit_exists)
-                    timed("absent, cached", enter_and_leave)
+                enter_and_leave()  # warm
+                for _ in range(rounds):
+                    if held:
+                        timed("held", enter_and_leave)
+                    else:
+                        dbslot.forget_limit()
+                        timed("absent, first", dbslot.limit_exists)
+                        timed("absent, cached", enter_and_leave)
+
+            measure(args.rounds, held=False)
+            with get_client(sync_client=True) as client:
                 client.create_global_concurrency_limit(
                     GlobalConcurrencyLimitCreate(name=dbslot.DB_LIMIT, limit=4)
                 )
-                dbslot.forget_limit()
-                enter_and_leave()
-                for _ in range(args.rounds):
-                    timed("held", enter_and_leave)
+            measure(args.rounds, held=True)
             for name, values in times.items():
                 print(
                     f"{name:16s} median {statistics.median(values):7.2f} ms  "

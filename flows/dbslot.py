@@ -4,7 +4,8 @@ concurrency limit `erp-sync-db` while its transaction is open.
 `erp-sync deploy` creates the limit (its size is how many bulk transactions the fleet may have
 open at once). Where it does not exist (no deploy was ever run, the shared local Prefect server),
 an import takes no slot: whether it exists is asked once per process and remembered for
-`CHECK_EVERY_SECONDS`, so an import pays one quick API call at most, not one per load.
+`CHECK_EVERY_SECONDS`, asked in the background while the file is read and validated, so the
+load step does not wait for it.
 
 Also here: whether this process runs under a Prefect worker, where an embedded database makes
 no sense (each run would start its own, on the worker's machine).
@@ -13,6 +14,7 @@ no sense (each run would start its own, on the worker's machine).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import sys
 import threading
@@ -53,6 +55,21 @@ def _read_limit_exists() -> bool:
         except ObjectNotFound:
             return False
     return bool(limit.active)
+
+
+def prefetch_limit() -> None:
+    """Ask whether the limit exists in the background (an import calls this when it starts, so
+    the answer is there by its load step instead of adding a round trip to it)."""
+    with _checking:
+        if _checked is not None and time.monotonic() - _checked[0] < CHECK_EVERY_SECONDS:
+            return
+    context = contextvars.copy_context()  # the run's Prefect settings and client
+
+    def ask() -> None:
+        with contextlib.suppress(Exception):  # the load step asks again, and says why
+            context.run(limit_exists)
+
+    threading.Thread(target=ask, name="erp-sync-db-limit", daemon=True).start()
 
 
 def forget_limit() -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from contract import Summary
 from contract.changes import ChangeOverview
 from flows import importing
-from flows.dbslot import database_slot
+from flows.dbslot import database_slot, prefetch_limit
 from flows.importing import (
     ExportInfo,
     ImportOptions,
@@ -157,6 +157,7 @@ def import_file(path: str, org: str, options: ImportOptions | None = None) -> Im
     """Import one ERP export for one organisation: the whole file, or nothing."""
     options = options or ImportOptions()
     settings = get_settings()
+    prefetch_limit()  # whether erp-sync-db exists, known by the load step
     engine = open_database(settings).engine
     with engine.connect() as conn:
         organisation = get_org(conn, org)
