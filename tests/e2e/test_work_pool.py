@@ -75,7 +75,7 @@ def fleet(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fle
 
     home = tmp_path_factory.mktemp("fleet")
     reports = home / "reports"
-    with local_prefect_server(home) as api:
+    with local_prefect_server(home, startup_timeout=300) as api:  # slow on a busy machine
         env = CliEnv(
             db_url=db_url,
             prefect_api=api,
