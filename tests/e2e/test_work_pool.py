@@ -44,7 +44,7 @@ class Fleet:
 
     def start_worker(self, name: str) -> None:
         variables = cli_subprocess_env(self.env) | {
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
             "PREFECT_WORKER_PREFETCH_SECONDS": "1",
         }
         log = (self.home / f"worker-{name}.log").open("ab")
@@ -84,8 +84,11 @@ def fleet(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fle
                 "PREFECT_HOME": str(home / "client-home"),
                 "ERP_SYNC_REPORT_DIR": str(reports),
                 "ERP_SYNC_SHARD_STALE_SECONDS": str(STALE_SECONDS),
-                "ERP_SYNC_SHARD_POLL_SECONDS": "1",
+                "ERP_SYNC_SHARD_POLL_SECONDS": "2",
                 "ERP_SYNC_SYNC_CONCURRENCY": "2",
+                # the test server keeps its data in SQLite, which answers 500 ("database is
+                # locked") now and then on a busy machine: clients retry those too
+                "PREFECT_CLIENT_RETRY_EXTRA_CODES": "500",
             },
         )
         deployed = run_cli_subprocess(
