@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from contract import Summary
 from contract.changes import ChangeOverview
 from flows import importing
+from flows.dbslot import database_slot, prefetch_limit
 from flows.importing import (
     ExportInfo,
     ImportOptions,
@@ -86,8 +87,10 @@ def validate_task(ctx: RunContext, raw: RawExport) -> Validated | Rejected:
     retry_condition_fn=_transient,
 )
 def load_task(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Validated) -> Loaded:
-    """Apply the rows in one transaction, under the organisation's lock."""
-    loaded = importing.load_step(engine, ctx, export, validated)
+    """Apply the rows in one transaction, under the organisation's lock, holding a slot of the
+    Prefect global concurrency limit erp-sync-db (when it exists) while the transaction is open."""
+    with database_slot():
+        loaded = importing.load_step(engine, ctx, export, validated)
     c = loaded.counts
     get_run_logger().info(
         "%s: customers +%d ~%d =%d, deactivated %d, reactivated %d; contacts +%d ~%d =%d",
@@ -154,6 +157,7 @@ def import_file(path: str, org: str, options: ImportOptions | None = None) -> Im
     """Import one ERP export for one organisation: the whole file, or nothing."""
     options = options or ImportOptions()
     settings = get_settings()
+    prefetch_limit()  # whether erp-sync-db exists, known by the load step
     engine = open_database(settings).engine
     with engine.connect() as conn:
         organisation = get_org(conn, org)

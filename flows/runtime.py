@@ -7,10 +7,17 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from flows.dbslot import under_worker
 from flows.servers import ensure_embedded_postgres
 from flows.settings import Settings
 from loaders.engine import check_connection, create_db_engine
+from loaders.exceptions import DatabaseUrlError
 from loaders.schema import ensure_schema_current
+
+
+class DatabaseUrlRequiredError(DatabaseUrlError):
+    """Under a Prefect worker, DATABASE_URL is required: there is no embedded database there
+    (a usage error for the CLI: exit 2 with the message)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,12 @@ def _open(settings: Settings, *, check_schema: bool) -> Database:
     of whoever runs that server.
     """
     embedded = settings.database_url is None
+    if embedded and under_worker():
+        raise DatabaseUrlRequiredError(
+            "DATABASE_URL is not set: a flow run on a Prefect worker needs the shared PostgreSQL "
+            "server (an embedded database would be private to this worker); set DATABASE_URL in "
+            "the worker's environment or the work pool's job variables"
+        )
     url = (
         ensure_embedded_postgres(settings.home, settings.server_idle_minutes)
         if settings.database_url is None

@@ -88,6 +88,18 @@ class Settings(BaseSettings):
             "sync (never the customers). Unset: kept until `erp-sync history prune`."
         ),
     )
+    shard_stale_seconds: float = Field(
+        default=120,
+        ge=35,
+        description=(
+            "sync --work-pool: a shard run that sent no heartbeat for this long (its worker or "
+            "its process was killed) is given up and its files counted as failed (shard runs "
+            "send one every 30 s)."
+        ),
+    )
+    shard_poll_seconds: float = Field(
+        default=5, gt=0, description="sync --work-pool: how often the dispatch polls its shards."
+    )
     log_level: str = Field(
         default="WARNING", description="Log level of erp-sync's own loggers (on stderr)."
     )

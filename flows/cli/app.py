@@ -18,6 +18,7 @@ import click
 from flows.cli.common import CommandFailedError, UsageError, one_line
 from flows.cli.db import db
 from flows.cli.demo import demo_command
+from flows.cli.deploy import deploy_command
 from flows.cli.formatting import EMAIL
 from flows.cli.history import changes_command, history_group, revert_command
 from flows.cli.imports import import_command
@@ -53,6 +54,7 @@ cli.add_command(changes_command)
 cli.add_command(history_group)
 cli.add_command(revert_command)
 cli.add_command(serve_command)
+cli.add_command(deploy_command)
 cli.add_command(demo_command)
 cli.add_command(profile)
 cli.add_command(ui_command)
