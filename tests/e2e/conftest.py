@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +36,21 @@ def no_shared_servers_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("an end-to-end test started a shared local server")
 
     monkeypatch.setattr(flows.servers, "_spawn_watchdog", refuse)
+
+
+@pytest.fixture
+def admin(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to the module's database, for watching pg_stat_activity and
+    pg_locks and terminating backends."""
+    from tests.e2e.helpers import libpq
+
+    with psycopg.connect(libpq(db_url), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def database(db_url: str) -> str:
+    """The name of the module's database."""
+    name = make_url(db_url).database
+    assert name
+    return name
