@@ -14,13 +14,14 @@ from sqlalchemy.engine import make_url
 def prefect_api() -> Iterator[str]:
     """A throwaway Prefect server (SQLite in a temporary folder) for every flow run of the session.
 
-    Started once: each start costs seconds. Yields the API URL that flows, deployments and
-    `prefect.get_client()` use while the session lasts.
+    Started once: each start costs seconds (a minute and more on a busy machine, hence the
+    generous bound). Yields the API URL that flows, deployments and `prefect.get_client()` use
+    while the session lasts.
     """
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=180):
         url = PREFECT_API_URL.value()
         assert url, "prefect_test_harness did not set PREFECT_API_URL"
         yield url
