@@ -212,6 +212,7 @@ class Case:
     origin: str
     steps: tuple[str, ...]
     data: bytes
+    kinds: tuple[str, ...] = ()  # the names (keys of MUTATIONS) of the steps
 
     def __str__(self) -> str:
         return f"seed {self.seed}: {self.origin} <- {'; '.join(self.steps)}"
@@ -221,9 +222,10 @@ def mutated_case(seed: int, seeds: list[tuple[str, bytes]]) -> Case:
     """The case of `seed`: one seed export with one to three mutations, all drawn from `seed`."""
     rng = random.Random(seed)
     origin, data = rng.choice(seeds)
-    steps = []
+    steps, kinds = [], []
     for _ in range(rng.randint(1, 3)):
         name = rng.choice(sorted(MUTATIONS))
         data, what = MUTATIONS[name](data, rng)
         steps.append(what)
-    return Case(seed, origin, tuple(steps), data)
+        kinds.append(name)
+    return Case(seed, origin, tuple(steps), data, tuple(kinds))

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
     """A throwaway Prefect server (SQLite in a temporary folder) for every flow run of the session.
 
-    Started once: each start costs seconds. Yields the API URL that flows, deployments and
-    `prefect.get_client()` use while the session lasts.
+    Started once: each start costs seconds (a minute and more on a busy machine, hence the
+    generous bound). Yields the API URL that flows, deployments and `prefect.get_client()` use
+    while the session lasts.
     """
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=180):
         url = PREFECT_API_URL.value()
         assert url, "prefect_test_harness did not set PREFECT_API_URL"
         yield url
@@ -33,3 +37,21 @@ def no_shared_servers_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("an end-to-end test started a shared local server")
 
     monkeypatch.setattr(flows.servers, "_spawn_watchdog", refuse)
+
+
+@pytest.fixture
+def admin(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to the module's database, for watching pg_stat_activity and
+    pg_locks and terminating backends."""
+    from tests.e2e.helpers import libpq
+
+    with psycopg.connect(libpq(db_url), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def database(db_url: str) -> str:
+    """The name of the module's database."""
+    name = make_url(db_url).database
+    assert name
+    return name

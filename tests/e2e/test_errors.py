@@ -32,7 +32,7 @@ from tests.e2e.cli import (
     start_cli_subprocess,
     subprocess_env,
 )
-from tests.e2e.test_concurrency import (
+from tests.e2e.helpers import (
     csv_file,
     libpq,
     reaped,

@@ -11,13 +11,11 @@ without ids and timestamps).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,28 +23,25 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from loaders.orgs import add_org
-from tests.e2e.cli import (
-    CliEnv,
-    Result,
-    finish,
-    run_cli,
-    start_cli_subprocess,
-    subprocess_env,
-)
-from tests.e2e.test_concurrency import (
+from tests.e2e.cli import CliEnv, Result, finish, run_cli, start_cli_subprocess, subprocess_env
+from tests.e2e.helpers import (
     WAIT,
+    backend_pids,
     big_csv_file,
     checksum,
     csv_file,
-    libpq,
+    import_args,
+    kill_and_wait,
+    process_env,
     reaped,
     summary_of,
     table_held,
     wait_until,
     waiting_imports,
+    waiting_on,
 )
 
 pytestmark = pytest.mark.slow
@@ -111,46 +106,10 @@ def new_org(engine: Engine, prefix: str) -> str:
     return slug
 
 
-def import_args(path: Path, slug: str, env: CliEnv, *options: str) -> list[str]:
-    report_dir = str(env.cwd / "reports")
-    return ["import", str(path), "--org", slug, "--json", "--report-dir", report_dir, *options]
-
-
 def import_in_process(env: CliEnv, path: Path, slug: str) -> Result:
     result = run_cli(import_args(path, slug, env), env)
     assert result.exit_code in (0, 1), result
     return result
-
-
-def backend_pids(admin: psycopg.Connection[Any], database: str) -> set[int]:
-    rows = admin.execute(
-        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = 'erp-sync'",
-        (database,),
-    ).fetchall()
-    return {int(pid) for (pid,) in rows}
-
-
-def kill_and_wait(
-    process: subprocess.Popen[str],
-    admin: psycopg.Connection[Any],
-    database: str,
-    known: set[int],
-    release: Callable[[], None] | None = None,
-) -> None:
-    """kill -9 the process group, then wait until its backends (those not in `known`) are gone.
-
-    A backend waiting on a lock does not notice that its client died: `release` (the held
-    table's) lets it run on, find the client gone and roll back.
-    """
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-    process.communicate(timeout=30)
-    if release is not None:
-        release()
-    deadline = time.monotonic() + WAIT
-    while (left := backend_pids(admin, database) - known) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not left, f"the killed import's backends are still there: {left}"
 
 
 def statement_running(
@@ -180,26 +139,7 @@ def export(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
 @pytest.fixture
 def env(db_url: str, prefect_api: str, tmp_path: Path) -> CliEnv:
     """The module's database and the session's Prefect API, in tmp_path."""
-    return CliEnv(
-        db_url=db_url,
-        prefect_api=prefect_api,
-        cwd=tmp_path,
-        extra={"PREFECT_HOME": str(tmp_path / "prefect-home")},
-    )
-
-
-@pytest.fixture
-def admin(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """An autocommit connection for watching pg_stat_activity and terminating backends."""
-    with psycopg.connect(libpq(db_url), autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def database(db_url: str) -> str:
-    name = make_url(db_url).database
-    assert name
-    return name
+    return process_env(db_url, prefect_api, tmp_path)
 
 
 @dataclass(frozen=True)
@@ -338,7 +278,7 @@ def test_an_import_killed_during_its_merge_changes_nothing_and_a_rerun_applies_i
         with reaped(victim):
             wait_until(
                 f"the import waits to write {held}",
-                lambda: [w for w in waiting_imports(admin, database) if w[1] == held],
+                lambda: waiting_on(admin, database, held),
                 [victim],
             )
             kill_and_wait(victim, admin, database, known, release)

@@ -8,12 +8,28 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from loaders.orgs import add_org
-from tests.e2e.cli import CliEnv, Result, run_cli
+from tests.e2e.cli import CliEnv, Result, finish, run_cli, start_cli_subprocess
+from tests.e2e.helpers import (
+    WAIT,
+    checksum,
+    csv_file,
+    import_backends,
+    kill_group,
+    names_of,
+    reaped,
+    register,
+    table_held,
+    two_blocked,
+    wait_until,
+    wait_until_gone,
+    waiting_on,
+)
 
 HEADER = (
     "erp_customer_number,name,email,default_currency,default_language,"
@@ -237,24 +253,13 @@ def test_pruning_deletes_old_history_and_keeps_the_customers(
 
 @pytest.mark.slow
 def test_a_revert_and_an_import_of_one_organisation_never_interleave(
-    env: CliEnv, engine: Engine, db_url: str, tmp_path: Path
+    env: CliEnv,
+    engine: Engine,
+    admin: psycopg.Connection[Any],
+    database: str,
+    db_url: str,
+    tmp_path: Path,
 ) -> None:
-    import psycopg
-
-    from tests.e2e.test_concurrency import (
-        WAIT,
-        csv_file,
-        finish,
-        libpq,
-        names_of,
-        reaped,
-        register,
-        start_cli_subprocess,
-        table_held,
-        two_blocked,
-        wait_until,
-    )
-
     slug = f"hc-{uuid.uuid4().hex[:8]}"
     register(engine, slug)
     numbers = [f"{i:04d}" for i in range(200)]
@@ -267,11 +272,7 @@ def test_a_revert_and_an_import_of_one_organisation_never_interleave(
     )
     assert (v1.exit_code, v2.exit_code) == (0, 0), (v1, v2)
     v3 = csv_file(tmp_path / "v3.csv", [(n, "v3") for n in numbers])
-    database = db_url.rsplit("/", 1)[-1].split("?", 1)[0]
-    with (
-        psycopg.connect(libpq(db_url), autocommit=True) as admin,
-        table_held(db_url, "customer") as release,
-    ):
+    with table_held(db_url, "customer") as release:
         revert = start_cli_subprocess(["revert", v2.json()["run_id"], "--json"], env)
         imp = start_cli_subprocess(["import", str(v3), *args], env)
         with reaped(revert, imp):
@@ -296,28 +297,13 @@ def test_a_revert_and_an_import_of_one_organisation_never_interleave(
 
 @pytest.mark.slow
 def test_a_revert_killed_in_the_middle_changes_nothing(
-    env: CliEnv, engine: Engine, db_url: str, tmp_path: Path
+    env: CliEnv,
+    engine: Engine,
+    admin: psycopg.Connection[Any],
+    database: str,
+    db_url: str,
+    tmp_path: Path,
 ) -> None:
-    import os
-    import signal
-    import time
-
-    import psycopg
-
-    from tests.e2e.test_concurrency import (
-        WAIT,
-        checksum,
-        csv_file,
-        import_backends,
-        libpq,
-        reaped,
-        register,
-        start_cli_subprocess,
-        table_held,
-        wait_until,
-        waiting_imports,
-    )
-
     slug = f"hk-{uuid.uuid4().hex[:8]}"
     register(engine, slug)
     args = ["--org", slug, "--json", "--report-dir", str(tmp_path / "r")]
@@ -338,31 +324,24 @@ def test_a_revert_killed_in_the_middle_changes_nothing(
         env,
     ).json()
     before = checksum(engine, slug)
-    database = db_url.rsplit("/", 1)[-1].split("?", 1)[0]
-    with psycopg.connect(libpq(db_url), autocommit=True) as admin:
-        # The revert deletes v2's new contacts, then waits to delete v2's new customers.
-        with table_held(db_url, "customer") as release:
-            victim = start_cli_subprocess(["revert", v2["run_id"]], env)
-            with reaped(victim):
-                wait_until(
-                    "the revert has started writing and waits for the customer table",
-                    lambda: [w for w in waiting_imports(admin, database) if w[1] == "customer"],
-                    [victim],
-                )
-                os.killpg(victim.pid, signal.SIGKILL)
-                victim.communicate(timeout=30)
-            release()
-        engine.dispose()
-
-        # The orphaned backend rolls back once it finds its client gone (idle ones are this
-        # process's pooled connections: they hold no transaction).
-        def busy() -> list[Any]:
-            return [b for b in import_backends(admin, database) if b[1] != "idle"]
-
-        deadline = time.monotonic() + WAIT
-        while (left := busy()) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not left, left
+    # The revert deletes v2's new contacts, then waits to delete v2's new customers.
+    with table_held(db_url, "customer") as release:
+        victim = start_cli_subprocess(["revert", v2["run_id"]], env)
+        with reaped(victim):
+            wait_until(
+                "the revert has started writing and waits for the customer table",
+                lambda: waiting_on(admin, database, "customer"),
+                [victim],
+            )
+            kill_group(victim)
+        release()
+    engine.dispose()
+    # The orphaned backend rolls back once it finds its client gone (idle ones are this
+    # process's pooled connections: they hold no transaction).
+    wait_until_gone(
+        "the killed revert's busy backends",
+        lambda: [b for b in import_backends(admin, database) if b[1] != "idle"],
+    )
     assert checksum(engine, slug) == before
     with engine.connect() as conn:
         reverted_by = conn.execute(

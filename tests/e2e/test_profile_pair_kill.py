@@ -3,29 +3,27 @@ nothing behind, and a rerun applies the pair whole."""
 
 from __future__ import annotations
 
-import os
-import signal
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from loaders.orgs import add_org
-from tests.e2e.cli import CliEnv, run_cli_subprocess, start_cli_subprocess
-from tests.e2e.test_concurrency import (
+from tests.e2e.cli import CliEnv, run_cli, start_cli_subprocess
+from tests.e2e.helpers import (
     WAIT,
     checksum,
     import_backends,
-    libpq,
+    kill_group,
+    process_env,
     reaped,
     runs_of,
     table_held,
     wait_until,
-    waiting_imports,
+    wait_until_gone,
+    waiting_on,
 )
 
 pytestmark = pytest.mark.slow
@@ -34,27 +32,20 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def env(db_url: str, prefect_api: str, tmp_path: Path) -> CliEnv:
     """Subprocesses on the module's database and the session's Prefect API, in tmp_path."""
-    return CliEnv(
-        db_url=db_url,
-        prefect_api=prefect_api,
-        cwd=tmp_path,
-        extra={"PREFECT_HOME": str(tmp_path / "prefect-home")},
-    )
-
-
-@pytest.fixture
-def admin(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(libpq(db_url), autocommit=True) as conn:
-        yield conn
+    return process_env(db_url, prefect_api, tmp_path)
 
 
 def test_a_killed_two_file_import_applies_neither_file(
-    env: CliEnv, engine: Engine, admin: psycopg.Connection[Any], db_url: str, tmp_path: Path
+    env: CliEnv,
+    engine: Engine,
+    admin: psycopg.Connection[Any],
+    database: str,
+    db_url: str,
+    tmp_path: Path,
 ) -> None:
     slug = "pair-killed"
     with engine.begin() as conn:
         add_org(conn, slug)
-    database = make_url(db_url).database
     accounts = tmp_path / "accounts_2026-12-01.csv"
     contacts = tmp_path / "contacts_2026-12-01.csv"
     accounts.write_text(
@@ -75,21 +66,18 @@ def test_a_killed_two_file_import_applies_neither_file(
         with reaped(victim):
             wait_until(
                 "the pair's customers are written and its contacts wait",
-                lambda: [w for w in waiting_imports(admin, database) if w[1] == "customer_contact"],
+                lambda: waiting_on(admin, database, "customer_contact"),
                 [victim],
                 timeout=WAIT * 2,
             )
-            os.killpg(victim.pid, signal.SIGKILL)
-            victim.communicate(timeout=30)
+            kill_group(victim)
         release()
-    engine.dispose()
-    deadline = time.monotonic() + WAIT
-    while import_backends(admin, database) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    engine.dispose()  # the test's own pooled connections are also named erp-sync
+    wait_until_gone("the killed import's backends", lambda: import_backends(admin, database))
     assert checksum(engine, slug) == before
     assert runs_of(engine, slug) == []
 
-    rerun = run_cli_subprocess(args, env, WAIT * 2)
+    rerun = run_cli(args, env)  # in-process: the rerun tests no process boundary
     assert rerun.exit_code == 0, rerun
     after = checksum(engine, slug)
     assert after[:2] == (2000, 2000)

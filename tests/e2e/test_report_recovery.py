@@ -24,10 +24,11 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from loaders.orgs import add_org
 from tests.e2e.cli import CliEnv, Result, finish, run_cli, start_cli_subprocess
+from tests.e2e.helpers import kill_group, libpq
 
 REPORT_FILES = ("summary.json", "errors.csv", "rejected_rows.csv", "report.html")
 
@@ -338,11 +339,10 @@ def test_the_next_import_writes_the_missing_reports_of_the_organisations_earlier
 
 def _kill_after_commit(env: CliEnv, db_url: str, org: str, path: Path, reports: Path) -> str:
     """Start an import and SIGKILL it as soon as its import_run row is visible; its run id."""
-    libpq = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
     args = ["import", str(path), "--org", org, "--json", "--report-dir", str(reports)]
     process = start_cli_subprocess(args, env)
     try:
-        with psycopg.connect(libpq, autocommit=True) as conn:
+        with psycopg.connect(libpq(db_url), autocommit=True) as conn:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 found = conn.execute(
@@ -357,9 +357,7 @@ def _kill_after_commit(env: CliEnv, db_url: str, org: str, path: Path, reports: 
                     pytest.fail(f"the import ended before it was seen: {finish(process, 10)}")
             pytest.fail("the import's run never became visible")
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate(timeout=30)
+        kill_group(process)
     raise AssertionError("unreachable")
 
 

@@ -111,19 +111,42 @@ def servers_stopped_after(home: Path) -> Iterator[None]:
         erp_sync(home, "stop")
 
 
-@pytest.fixture
-def tmp_path() -> Iterator[Path]:
+@contextlib.contextmanager
+def scratch_folder() -> Iterator[Path]:
     """A scratch folder outside pytest's basetemp: another pytest session on the machine rotates
     old basetemp folders away, which would delete a running server's data (and the socket path
     of a server stays short)."""
     folder = Path(tempfile.mkdtemp(prefix="erp-sync-servers-"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
-    """A fresh ERP_SYNC_HOME with organisation acme, its servers stopped after the test."""
+def tmp_path() -> Iterator[Path]:
+    """A scratch folder of the test's own (see `scratch_folder`)."""
+    with scratch_folder() as folder:
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def home() -> Iterator[Path]:
+    """One ERP_SYNC_HOME with organisation acme for the tests of the module that need no fresh
+    home: an embedded PostgreSQL (initdb) and a Prefect server cost seconds to start, so they
+    share one, stopped when the module ends. Each test starts with a command that starts what
+    is not running, so the tests pass in any order (`erp-sync stop` stops both servers)."""
+    with scratch_folder() as folder:
+        home = folder / "home"
+        with servers_stopped_after(home):
+            added = erp_sync(home, "org", "add", "acme")
+            assert added.returncode == 0, added.stderr
+            yield home
+
+
+@pytest.fixture
+def fresh_home(tmp_path: Path) -> Iterator[Path]:
+    """An ERP_SYNC_HOME of the test's own with organisation acme, its servers stopped after."""
     folder = tmp_path / "home"
     with servers_stopped_after(folder):
         added = erp_sync(folder, "org", "add", "acme")
@@ -172,7 +195,7 @@ def test_a_killed_prefect_server_is_replaced_by_the_next_command(home: Path) -> 
     assert killed is not None
     os.kill(killed["server_pid"], signal.SIGKILL)
 
-    done = erp_sync(home, "import", str(one_row(home.parent, 1)), "--org", "acme")
+    done = erp_sync(home, "import", str(one_row(home.parent, 3)), "--org", "acme")
     assert done.returncode == 0, done.stderr
     replacement = read_state(home, "prefect")
     assert replacement is not None and replacement["server_pid"] != killed["server_pid"]
@@ -198,8 +221,9 @@ def test_with_prefect_api_url_set_no_local_prefect_server_is_started(
 
 
 def test_killing_an_import_midway_leaves_no_process_of_it_but_the_shared_servers(
-    home: Path,
+    fresh_home: Path,
 ) -> None:
+    home = fresh_home  # the import starts the Prefect server: its kill must not stop it
     rows = "".join(f"{n:08d},Customer {n},EUR,en\n" for n in range(200_000))
     big = home.parent / "big.csv"
     big.write_text("erp_customer_number,name,default_currency,default_language\n" + rows)
@@ -249,7 +273,8 @@ def test_killing_an_import_midway_leaves_no_process_of_it_but_the_shared_servers
 
 
 def test_erp_sync_stop_stops_both_servers_and_says_so(home: Path) -> None:
-    assert erp_sync(home, "ui").returncode == 0
+    assert erp_sync(home, "org", "list").returncode == 0  # PostgreSQL runs
+    assert erp_sync(home, "ui").returncode == 0  # and the Prefect server
     state = read_state(home, "prefect")
     postgres = postmaster_pid(home)
     assert state is not None and postgres is not None
