@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from sqlalchemy.engine import Engine
 
 import reporting
@@ -40,6 +40,7 @@ from flows.importing import (
     pair_sha256,
     write_missing_reports,
 )
+from flows.prefect_flow import erp_flow
 from flows.runtime import open_database
 from flows.settings import get_settings
 from loaders import history, runs
@@ -365,7 +366,7 @@ def sync_exit_code(files: list[dict[str, Any]], org_errors: list[dict[str, Any]]
     return max([0, *(f["exit_code"] for f in files), *(e["exit_code"] for e in org_errors)])
 
 
-@flow(name="nightly-sync", log_prints=False)
+@erp_flow(name="nightly-sync", log_prints=False)
 def sync_inbox(inbox: str, options: ImportOptions | None = None) -> dict[str, Any]:
     """Import every new export under INBOX/<org-slug>/, one subflow run of import-file per file."""
     settings = get_settings()
