@@ -80,5 +80,5 @@ def test_a_one_row_import_imports_none_of_what_it_does_not_need(
             timeout=180,
         )
         assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["status"] == "SUCCEEDED"
+    assert json.loads(done.stdout)["status"] == "succeeded"
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []
