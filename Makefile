@@ -24,6 +24,8 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	@# the pre-migrated Prefect database new homes start from (README, "Start-up")
+	$(BIN)/python -m flows.servers prepare-prefect
 	@touch $(STAMP)
 
 install: $(STAMP)

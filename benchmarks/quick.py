@@ -232,7 +232,19 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "load_average_at_start": list(os.getloadavg()),
+        "prefect_template_at_start": _prefect_template(),
     }
+
+
+def _prefect_template() -> str | None:
+    """The pre-migrated Prefect database new homes start from, if this machine has it (a
+    checkout without that machinery ignores it: its first import migrates in place)."""
+    try:
+        from flows.servers import cache_dir, prefect_template
+    except ImportError:
+        return None
+    template = prefect_template(cache_dir())
+    return str(template) if template.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -268,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
             for home in bench.homes:
                 bench.stop(home)
         shutil.rmtree(work, ignore_errors=True)
+    info["load_average_at_end"] = list(os.getloadavg())
     result = {
         "measured_at": started_at.isoformat(timespec="seconds"),
         "rounds": args.rounds,

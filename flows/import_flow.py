@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from prefect import flow, get_run_logger, task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from sqlalchemy.engine import Engine
@@ -28,6 +28,7 @@ from flows.importing import (
     Rejected,
     RunContext,
 )
+from flows.prefect_flow import erp_flow
 from flows.reading import RawExport
 from flows.runtime import open_database
 from flows.settings import get_settings
@@ -152,7 +153,7 @@ def _publish_artifacts(summary: Summary, changes: ChangeOverview | None = None) 
         create_table_artifact(table=table, key=f"{key}-issues", description="issues by code")
 
 
-@flow(name="import-file", validate_parameters=False, log_prints=False)
+@erp_flow(name="import-file", validate_parameters=False, log_prints=False)
 def import_file(path: str, org: str, options: ImportOptions | None = None) -> ImportResult:
     """Import one ERP export for one organisation: the whole file, or nothing."""
     options = options or ImportOptions()

@@ -1014,3 +1014,22 @@ def record_failure(
         except (sa.exc.SQLAlchemyError, LoaderError) as second:
             log.warning("could not record the failed run: %s", type(second).__name__)
     return summary
+
+
+INDEX_RUNS = 500
+"""How many of the newest runs reports/index.html lists."""
+
+
+def write_reports_index(engine: Engine, report_dir: Path) -> Path | None:
+    """Regenerate <report_dir>/index.html from the newest runs of every organisation.
+
+    None when the folder cannot be written: the runs' own results already say so.
+    """
+    with engine.connect() as conn:
+        recent = runs.list_runs(conn, None, limit=INDEX_RUNS)
+        fields_changed = history.fields_changed_per_run(conn, [s.run_id for s in recent])
+    try:
+        return reporting.write_index(Path(report_dir), recent, fields_changed)
+    except OSError as exc:
+        logging.getLogger(__name__).info("index.html not written: %s", exc)
+        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 from dataclasses import dataclass
 
@@ -41,8 +42,18 @@ def open_database(settings: Settings, *, check_schema: bool = True) -> Database:
         if database is None:
             database = _open(settings, check_schema=check_schema)
             if check_schema:
+                if not _opened:
+                    atexit.register(close_databases)
                 _opened[key] = database
         return database
+
+
+def close_databases() -> None:
+    """Close the connections of every database this process opened (at exit: the server sees
+    each session end cleanly, even when the process skips the interpreter's teardown)."""
+    with _opening:
+        for database in _opened.values():
+            database.engine.dispose()
 
 
 def _open(settings: Settings, *, check_schema: bool) -> Database:

@@ -13,7 +13,11 @@ with it. Under HOME/servers/:
   watchdog decides to stop one, so two commands at once start one server
 - last-used, and clients/<pid> for each running command: what "idle" is measured from
 
-Prefect's own data (SQLite) and the server's log live in HOME/prefect/.
+Prefect's own data (SQLite) and the server's log live in HOME/prefect/. A new home's Prefect
+database starts as a copy of a pre-migrated one, made once per installed Prefect version under
+ERP_SYNC_CACHE_DIR (`python -m flows.servers prepare-prefect`; `make install` runs it, and the
+first server started without one makes it in the background once it answers): the server's
+first start then skips Prefect's SQLite migrations (10-15 s on a 2-core machine).
 
 This module imports neither prefect nor the database libraries at the top: the watchdogs are
 tiny processes, and a command pays only for what it uses.
@@ -28,9 +32,11 @@ import fcntl
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +47,25 @@ PREFECT_STARTUP_TIMEOUT = 120.0
 """Seconds a new Prefect server may take to answer /api/health (its first start migrates)."""
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_cache_dir() -> Path:
+    """Where erp-sync keeps what any home may reuse when ERP_SYNC_CACHE_DIR is unset."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "erp-sync"
+
+
+def cache_dir() -> Path:
+    """ERP_SYNC_CACHE_DIR, else the default (read from the environment: watchdogs read it too)."""
+    configured = os.environ.get("ERP_SYNC_CACHE_DIR")
+    return Path(configured).expanduser() if configured else default_cache_dir()
+
+
+def prefect_template(cache: Path) -> Path:
+    """The pre-migrated Prefect database of the installed Prefect version under cache."""
+    from importlib.metadata import version
+
+    return cache / f"prefect-{version('prefect')}.db"
 
 
 class ServerStartError(RuntimeError):
@@ -98,6 +123,10 @@ def files_of(home: Path) -> HomeFiles:
 
 
 _starting: tuple[HomeFiles, dict[str, Any], float] | None = None
+_shared_prefect = False
+"""Whether this process uses home's shared Prefect server (not one PREFECT_API_URL names)."""
+
+HEARTBEAT_VARIABLES = ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY")
 
 
 def configure_prefect(
@@ -114,11 +143,12 @@ def configure_prefect(
     With wait=False a server that is still starting is not waited for: `wait_for_prefect()`
     does that later, so that a command can open its database meanwhile.
     """
-    global _starting
+    global _starting, _shared_prefect
     configured = configured_prefect_url()
     if configured:
         return configured
     files, state = _join_or_start_prefect(home, idle_minutes)
+    _shared_prefect = True
     _starting = (files, state, startup_seconds)
     if wait:
         wait_for_prefect()
@@ -151,6 +181,28 @@ def wait_for_prefect() -> None:
         files, state, startup_seconds = _starting
         _wait_until_healthy(files, state, startup_seconds)
         _starting = None
+
+
+def drop_flow_heartbeats() -> None:
+    """On home's shared server, run this process's flows without Prefect's heartbeat thread.
+
+    Prefect 3.8 starts a thread per flow run that sends a heartbeat event every 180 s (for
+    automations that mark silent runs as crashed) and joins it when the run ends; the thread
+    sleeps in 1 s steps, so every flow run ends up to 1 s late (0.5 s on average), a third of
+    a one-row import above the import floor. The shared local server has no such automation
+    unless a user adds one: a user who wants heartbeats sets PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    and a server named by PREFECT_API_URL always gets them. Call after Prefect is imported.
+    """
+    if not _shared_prefect or any(os.environ.get(name) for name in HEARTBEAT_VARIABLES):
+        return
+    from prefect.context import SettingsContext, get_settings_context
+
+    # Settings.copy_with_update (temporary_settings) re-reads every settings source: 0.3 s.
+    # Both models are complete and valid; only the one value changes, to its other valid form.
+    current = get_settings_context()
+    flows = current.settings.flows.model_copy(update={"heartbeat_frequency": None})
+    settings = current.settings.model_copy(update={"flows": flows})
+    SettingsContext(profile=current.profile, settings=settings).__enter__()
 
 
 def ensure_prefect_server(home: Path, idle_minutes: float) -> str:
@@ -285,8 +337,12 @@ def watch(kind: str, home: Path, idle_minutes: float) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    template: Path | None = None
     if kind == "prefect":
-        server, state = _start_prefect_child(files)
+        template = prefect_template(cache_dir())
+        server, state = _start_prefect_child(files, template)
+        if state["seeded"] or template.is_file():
+            template = None  # there is one: nothing to make
     else:
         state = {"pid": os.getpid(), "pgid": os.getpgid(0), "pgdata": str(files.pgdata)}
     state["idle_minutes"] = idle_minutes
@@ -302,6 +358,9 @@ def watch(kind: str, home: Path, idle_minutes: float) -> None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     server.wait(timeout=poll)
                     break  # the server exited: so does its watchdog
+                if template is not None and _healthy(str(state["url"])):
+                    _spawn_template_maker(template)  # it migrated: the machine is free again
+                    template = None
             else:
                 time.sleep(poll)
                 if not _postgres_running(files):
@@ -318,13 +377,16 @@ def watch(kind: str, home: Path, idle_minutes: float) -> None:
         _forget_state(files.state(kind), os.getpid())
 
 
-def _start_prefect_child(files: HomeFiles) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+def _start_prefect_child(
+    files: HomeFiles, template: Path | None = None
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     files.prefect_home.mkdir(parents=True, exist_ok=True)
+    seeded = template is not None and seed_prefect_database(files.prefect_home, template)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
         "PREFECT_HOME": str(files.prefect_home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -342,8 +404,74 @@ def _start_prefect_child(files: HomeFiles) -> tuple[subprocess.Popen[bytes], dic
         "pgid": os.getpgid(0),
         "server_pid": server.pid,
         "started": time.time(),
+        "seeded": seeded,
     }
     return server, state
+
+
+def seed_prefect_database(prefect_home: Path, template: Path) -> bool:
+    """Copy the pre-migrated template into a Prefect home that has no database yet.
+
+    True when the home's database is now the template's copy (or was already one: the
+    template existed, the home had no database). Prefect still checks the migrations when the
+    server starts; a template of the same Prefect version has them all.
+    """
+    database = prefect_home / "prefect.db"
+    if database.exists() or not template.is_file():
+        return False
+    scratch = prefect_home / f"prefect.db.{os.getpid()}.copy"
+    try:
+        shutil.copyfile(template, scratch)
+        scratch.replace(database)
+    except OSError:
+        scratch.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def prepare_prefect_template(cache: Path) -> Path | None:
+    """Make the pre-migrated Prefect database of the installed Prefect version under cache.
+
+    `prefect server database upgrade` runs into a scratch Prefect home; the database is moved
+    into place only when it succeeded. Returns the template, or None when another process is
+    making it. Runs once per Prefect version and machine (about 15 s of CPU here).
+    """
+    template = prefect_template(cache)
+    if template.is_file():
+        return template
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / "prefect-template.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        if template.is_file():
+            return template
+        scratch = Path(tempfile.mkdtemp(prefix="prefect-template-", dir=cache))
+        try:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
+                "PREFECT_HOME": str(scratch),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            }
+            subprocess.run(
+                [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
+                env=env, cwd=scratch, check=True, capture_output=True,
+            )  # fmt: skip
+            (scratch / "prefect.db").replace(template)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return template
+
+
+def _spawn_template_maker(template: Path) -> None:
+    """Make the template in a detached, low-priority process (a watchdog does not wait)."""
+    with contextlib.suppress(OSError):
+        subprocess.Popen(
+            [sys.executable, "-m", "flows.servers", "prepare-prefect", "--cache-dir",
+             str(template.parent)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=lambda: os.nice(19),
+        )  # fmt: skip
 
 
 def _die_with_parent() -> None:
@@ -523,14 +651,25 @@ def _forget_state(path: Path, pid: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m flows.servers watch prefect|postgres HOME --idle-minutes N`."""
+    """`python -m flows.servers watch prefect|postgres HOME --idle-minutes N`, or
+    `python -m flows.servers prepare-prefect [--cache-dir DIR]`."""
     parser = argparse.ArgumentParser(prog="python -m flows.servers")
     commands = parser.add_subparsers(dest="command", required=True)
     watcher = commands.add_parser("watch", help="run a shared server until home is idle")
     watcher.add_argument("kind", choices=["prefect", "postgres"])
     watcher.add_argument("home", type=Path)
     watcher.add_argument("--idle-minutes", type=float, default=30.0)
+    preparer = commands.add_parser(
+        "prepare-prefect",
+        help="make the pre-migrated Prefect database that new homes start from (once per "
+        "installed Prefect version)",
+    )
+    preparer.add_argument("--cache-dir", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.command == "prepare-prefect":
+        template = prepare_prefect_template(args.cache_dir or cache_dir())
+        print(template if template is not None else "another process is making it")
+        return
     watch(args.kind, args.home, args.idle_minutes)
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flows.servers import default_cache_dir
+
 
 def _default_home() -> Path:
     """Where the embedded database and other state live when ERP_SYNC_HOME is unset."""
@@ -41,6 +43,14 @@ class Settings(BaseSettings):
         description=(
             "State directory: the embedded database (<home>/pgdata), the shared Prefect "
             "server's data (<home>/prefect) and the shared servers' state (<home>/servers)."
+        ),
+    )
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description=(
+            "What every home may reuse: the pre-migrated Prefect database that a new home's "
+            "shared Prefect server starts from (one per Prefect version). Unset: "
+            "$XDG_CACHE_HOME/erp-sync, else ~/.cache/erp-sync."
         ),
     )
     report_dir: Path = Field(

@@ -26,10 +26,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from sqlalchemy.engine import Engine
 
-import reporting
 from contract import ExitCode, RunStatus
 from flows.asof import as_of_from_name
 from flows.import_flow import import_file
@@ -39,7 +38,9 @@ from flows.importing import (
     file_sha256,
     pair_sha256,
     write_missing_reports,
+    write_reports_index,
 )
+from flows.prefect_flow import erp_flow
 from flows.runtime import open_database
 from flows.settings import get_settings
 from loaders import history, runs
@@ -49,7 +50,6 @@ from validators.profiles import ProfileError, load_profile, shipped_profiles
 
 EXPORT_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
 ORG_SETTINGS_FILE = "erp-sync.toml"
-INDEX_RUNS = 500
 
 _MODES = ("upsert", "full")
 _DATE_PART = re.compile(r"\d{4}-?\d{2}-?\d{2}")
@@ -354,27 +354,12 @@ def _run_batches(
         return [result for future in futures for result in future.result()]
 
 
-def write_reports_index(engine: Engine, report_dir: Path) -> Path | None:
-    """Regenerate <report_dir>/index.html from the newest runs of every organisation.
-
-    None when the folder cannot be written: the runs' own results already say so.
-    """
-    with engine.connect() as conn:
-        recent = runs.list_runs(conn, None, limit=INDEX_RUNS)
-        fields_changed = history.fields_changed_per_run(conn, [s.run_id for s in recent])
-    try:
-        return reporting.write_index(Path(report_dir), recent, fields_changed)
-    except OSError as exc:
-        logging.getLogger(__name__).info("index.html not written: %s", exc)
-        return None
-
-
 def sync_exit_code(files: list[dict[str, Any]], org_errors: list[dict[str, Any]]) -> int:
     """The highest exit code of the sync's files and organisation errors (0 when none)."""
     return max([0, *(f["exit_code"] for f in files), *(e["exit_code"] for e in org_errors)])
 
 
-@flow(name="nightly-sync", log_prints=False)
+@erp_flow(name="nightly-sync", log_prints=False)
 def sync_inbox(inbox: str, options: ImportOptions | None = None) -> dict[str, Any]:
     """Import every new export under INBOX/<org-slug>/, one subflow run of import-file per file."""
     settings = get_settings()

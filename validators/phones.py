@@ -7,12 +7,21 @@ rejecting a customer for.
 
 from __future__ import annotations
 
-import phonenumbers
+from functools import cache
+from types import ModuleType
+
 import polars as pl
 
 from contract import IssueCode
 
-_REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
+
+@cache
+def _phonenumbers() -> tuple[ModuleType, frozenset[str]]:
+    """phonenumbers and its regions, imported when a profile first formats phones (not at
+    start-up: most imports have no phones to format)."""
+    import phonenumbers
+
+    return phonenumbers, frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
 def e164(number: str, region: str | None) -> str | None:
@@ -21,8 +30,9 @@ def e164(number: str, region: str | None) -> str | None:
     if not text:
         return None
     country = region.strip().upper() if region else None
+    phonenumbers, regions = _phonenumbers()
     try:
-        parsed = phonenumbers.parse(text, country if country in _REGIONS else None)
+        parsed = phonenumbers.parse(text, country if country in regions else None)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_possible_number(parsed):

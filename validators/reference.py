@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from typing import Final
 
-import email_validator
 import langcodes
 import polars as pl
 import pycountry
@@ -89,10 +89,18 @@ FAST_EMAIL_PATTERN: Final = rf"^{_LOCAL}@(?:{_LABEL}\.)+[a-z]{{2,63}}$"
 # part longer than 63 characters (any run of 64 such characters is enough to be careful),
 # `--` (an R-LDH or punycode label), and the special-use domains email-validator refuses
 _LONG_RUN: Final = r"[a-z0-9_+-]{64}"
-_SPECIAL: Final = "|".join(re.escape(name) for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)
-SPECIAL_USE_PATTERN: Final = rf"\.(?:{_SPECIAL})$"
 _MAX_EMAIL: Final = 254
 _MAX_LOCAL: Final = 64
+
+
+@cache
+def special_use_pattern() -> str:
+    """The special-use domains email-validator refuses, as a pattern (email-validator is
+    imported when a file first has email addresses, not at start-up)."""
+    import email_validator
+
+    special = "|".join(re.escape(name) for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)
+    return rf"\.(?:{special})$"
 
 
 def fast_email_ok(addresses: pl.Expr) -> pl.Expr:
@@ -101,7 +109,7 @@ def fast_email_ok(addresses: pl.Expr) -> pl.Expr:
         addresses.str.contains(FAST_EMAIL_PATTERN)
         & ~addresses.str.contains("--", literal=True)
         & ~addresses.str.contains(_LONG_RUN)
-        & ~addresses.str.contains(SPECIAL_USE_PATTERN)
+        & ~addresses.str.contains(special_use_pattern())
         & (addresses.str.len_bytes() <= _MAX_EMAIL)
         & (addresses.str.find("@", literal=True) <= _MAX_LOCAL)
     ).fill_null(False)
@@ -113,6 +121,8 @@ def email_problem(address: str) -> str | None:
     `strict` holds the local part to RFC 5321's 64 characters; deliverability (DNS) is not
     checked.
     """
+    import email_validator
+
     try:
         email_validator.validate_email(address, check_deliverability=False, strict=True)
     except email_validator.EmailNotValidError as error:

@@ -7,12 +7,37 @@ Declared here, run by `validators.validate` on the normalised frame.
 
 from __future__ import annotations
 
+import sys
 from typing import Final
 
 import pandera.polars as pa
 import polars as pl
 
 from validators.reference import ACTIVE_CURRENCIES, valid_emails, valid_languages
+
+
+def _pandera_checks_without_hypothesis() -> None:
+    """Load pandera's check registry with its data-synthesis strategies off.
+
+    pandera.strategies.base_strategies imports hypothesis when it is installed (a dev
+    dependency of erp-sync, for its tests), only to generate example data from schemas,
+    which erp-sync never does; pandera imports it on the first validation of every process
+    (0.1-0.3 s of a one-row import, README "Start-up"). A None in sys.modules makes that one
+    import fail, which pandera handles as "hypothesis not installed"; the entry is removed
+    right after, so hypothesis itself stays importable. A process that imported hypothesis
+    first (a test run) keeps pandera's strategies.
+    """
+    if "hypothesis" in sys.modules or "pandera.strategies.base_strategies" in sys.modules:
+        return
+    sys.modules["hypothesis"] = None  # type: ignore[assignment]
+    try:
+        import pandera.strategies.base_strategies  # noqa: F401
+    finally:
+        if "hypothesis" in sys.modules and sys.modules["hypothesis"] is None:
+            del sys.modules["hypothesis"]
+
+
+_pandera_checks_without_hypothesis()  # before any validation loads pandera's checks
 
 MAX_KEY_LENGTH: Final = 100
 MAX_NAME_LENGTH: Final = 500

@@ -65,10 +65,13 @@ def use_prefect(*, wait: bool = True) -> str:
 
 
 def prefect_ready() -> None:
-    """Wait for the Prefect server `use_prefect(wait=False)` started, if it is still starting."""
-    from flows.servers import wait_for_prefect
+    """Wait for the Prefect server `use_prefect(wait=False)` started, if it is still starting;
+    on the shared local server, drop the flow runs' heartbeat thread (`drop_flow_heartbeats`).
+    Called when Prefect is imported, just before the command runs its flow."""
+    from flows.servers import drop_flow_heartbeats, wait_for_prefect
 
     wait_for_prefect()
+    drop_flow_heartbeats()
 
 
 def check_rate(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:

@@ -73,7 +73,7 @@ def import_command(
     with handle.engine.connect() as conn:
         organisation = get_org(conn, org_slug)  # unknown organisation: exit 2 before any run
     from flows.import_flow import import_file
-    from flows.importing import write_missing_reports
+    from flows.importing import write_missing_reports, write_reports_index
 
     for rewritten in write_missing_reports(handle.engine, organisation.id, run_options.report_dir):
         echo_notice(rewritten.message(), error=rewritten.error is not None)
@@ -84,8 +84,6 @@ def import_command(
         enable_terminal_progress()
     prefect_ready()
     result = import_file(str(file), org_slug, run_options)
-    from flows.sync_flow import write_reports_index
-
     write_reports_index(handle.engine, run_options.report_dir)
     print_summary(result.summary, as_json=as_json)
     message = result.reports_error_message()

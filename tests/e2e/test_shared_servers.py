@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from flows.servers import read_state
+from flows.servers import cache_dir, prepare_prefect_template, read_state
 
 REPO = Path(__file__).resolve().parents[2]
 ONE_ROW = "erp_customer_number,name,default_currency,default_language\n{number},Tiny,EUR,en\n"
@@ -36,6 +36,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
     return env | {
         "ERP_SYNC_HOME": str(home),
         "ERP_SYNC_REPORT_DIR": str(home.parent / "reports"),
+        "ERP_SYNC_CACHE_DIR": str(cache_dir()),
         "PYTHONPATH": pythonpath,
         **extra,
     }
@@ -155,10 +156,13 @@ def fresh_home(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_the_prefect_server_is_started_once_and_reused_by_the_next_command(home: Path) -> None:
+    # the pre-migrated Prefect database of this Prefect version (made once per machine)
+    assert prepare_prefect_template(cache_dir()) is not None
     first = erp_sync(home, "import", str(one_row(home.parent, 1)), "--org", "acme")
     assert first.returncode == 0, first.stderr
     state = read_state(home, "prefect")
     assert state is not None and alive(state["pid"]) and alive(state["server_pid"])
+    assert state["seeded"] is True  # the new home's Prefect database began as the template
 
     second = erp_sync(home, "import", str(one_row(home.parent, 2)), "--org", "acme")
     assert second.returncode == 0, second.stderr
