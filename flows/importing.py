@@ -104,6 +104,11 @@ class ImportOptions(BaseModel):
         default="",
         description="internal (tests): mixed into the rules version, as a change of the rules",
     )
+    known_sha256: dict[str, tuple[str, tuple[int, ...]]] = Field(
+        default_factory=dict,
+        description="internal (sync): file path -> (sha256, file identity) the sync's plan took; "
+        "trusted while the file is unchanged, so that the import does not hash it again",
+    )
 
 
 @dataclass(frozen=True)
@@ -433,8 +438,11 @@ def check_applied(engine: Engine, ctx: RunContext) -> Applied:
     The bytes are read and hashed in one pass (`ExportBytes`) and kept for the read step, so
     that an import reads and hashes each file once.
     """
+    known = ctx.options.known_sha256
     loaded = tuple(
-        ExportBytes(path) for path in (ctx.source, ctx.options.contacts) if path is not None
+        ExportBytes(path, known.get(str(path)))
+        for path in (ctx.source, ctx.options.contacts)
+        if path is not None
     )
     sha256 = loaded[0].sha256
     if len(loaded) == 2:

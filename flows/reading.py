@@ -99,11 +99,16 @@ class ExportBytes:
     dropped while the rows are parsed.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, known: tuple[str, tuple[int, ...]] | None = None) -> None:
+        """Read `path`; `known` is (sha256, file identity) hashed before (the sync's plan),
+        trusted while the file's identity (device, inode, size, mtime) is unchanged."""
         self.path = path
         self.identity = _file_identity(path)
         data = path.read_bytes()
-        self.sha256 = _sha256_hex(data)
+        if known is not None and tuple(known[1]) == self.identity == _file_identity(path):
+            self.sha256 = known[0]
+        else:
+            self.sha256 = _sha256_hex(data)
         self._data: bytes | None = data
 
     def take(self) -> bytes | None:
@@ -122,6 +127,11 @@ def read_export(
     and sha256 already read (`ExportBytes`): they are used instead of reading the file again.
     """
     return _read_export(path, reparse_file=True, options=options or _DETECT, loaded=loaded)
+
+
+def file_identity(path: Path) -> tuple[int, ...]:
+    """What changes when a file is rewritten: device, inode, size, modification time."""
+    return _file_identity(path)
 
 
 def _file_identity(path: Path) -> tuple[int, ...]:
