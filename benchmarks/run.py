@@ -204,7 +204,8 @@ def main() -> None:
     # (as under `erp-sync serve` or a team's own server) a command does not pay for it.
     from flows.serve import local_prefect_server
 
-    with local_prefect_server(args.data / "prefect-home") as url:
+    # a busy machine takes minutes to start a Prefect server
+    with local_prefect_server(args.data / "prefect-home", startup_timeout=600) as url:
         served = timed_run(
             "one-row import, Prefect server running",
             ["import", str(tiny), "--org", "tiny", "--force", "--json"],
