@@ -10,6 +10,11 @@ KEY: Final = "erp_customer_number"
 #: The stored fingerprint of what the last applied file said about a customer.
 FINGERPRINT: Final = "source_hash"
 
+#: The stored fingerprint of a customer's raw rows when they last validated with no issue, and
+#: the number of contacts they gave (migration 0009).
+RAW_FINGERPRINT: Final = "raw_hash"
+RAW_CONTACTS: Final = "raw_contacts"
+
 REQUIRED_COLUMNS: Final[tuple[str, ...]] = (
     KEY,
     "name",

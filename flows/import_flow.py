@@ -29,9 +29,10 @@ from flows.importing import (
     RunContext,
 )
 from flows.prefect_flow import erp_flow
-from flows.reading import RawExport
+from flows.reading import ExportBytes, RawExport
 from flows.runtime import open_database
 from flows.settings import get_settings
+from flows.skipping import RawPrints
 from loaders.exceptions import LoaderError
 from loaders.orgs import get_org
 from validators import Validated
@@ -52,9 +53,9 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
 
 # Large frames pass between tasks in memory: no input hashing, no result persistence.
 @task(name="read", cache_policy=NONE, persist_result=False)
-def read_task(ctx: RunContext) -> RawExport | Rejected:
+def read_task(ctx: RunContext, loaded: tuple[ExportBytes, ...] = ()) -> RawExport | Rejected:
     """Decode the file and split it into raw rows."""
-    raw = importing.read_step(ctx)
+    raw = importing.read_step(ctx, loaded)
     if isinstance(raw, RawExport):
         get_run_logger().info(
             "read %d rows (%s, delimiter %r)", raw.rows.height, raw.encoding, raw.delimiter
@@ -62,10 +63,27 @@ def read_task(ctx: RunContext) -> RawExport | Rejected:
     return raw
 
 
+@task(name="skip", cache_policy=NONE, persist_result=False)
+def skip_task(
+    engine: Engine, ctx: RunContext, raw: RawExport, allow: bool = True
+) -> tuple[RawExport, RawPrints | None]:
+    """Drop the rows of the customers whose raw rows last validated with no issue."""
+    raw, prints = importing.skip_step(engine, ctx, raw, allow=allow)
+    if prints is not None:
+        get_run_logger().info(
+            "%d customers unchanged since they last validated (%d rows skipped)",
+            prints.skipped.height,
+            prints.skipped_rows,
+        )
+    return raw, prints
+
+
 @task(name="validate", cache_policy=NONE, persist_result=False)
-def validate_task(ctx: RunContext, raw: RawExport) -> Validated | Rejected:
+def validate_task(
+    ctx: RunContext, raw: RawExport, prints: RawPrints | None = None
+) -> Validated | Rejected:
     """Validate and normalise every row; refuse the file when its header or budget fails."""
-    result = importing.validate_step(ctx, raw)
+    result = importing.validate_step(ctx, raw, prints)
     logger = get_run_logger()
     if isinstance(result, Rejected):
         logger.info("the file is refused: %s", ", ".join(e.code for e in result.file_errors))
@@ -87,11 +105,17 @@ def validate_task(ctx: RunContext, raw: RawExport) -> Validated | Rejected:
     retry_delay_seconds=2,
     retry_condition_fn=_transient,
 )
-def load_task(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Validated) -> Loaded:
+def load_task(
+    engine: Engine,
+    ctx: RunContext,
+    export: ExportInfo,
+    validated: Validated,
+    prints: RawPrints | None = None,
+) -> Loaded:
     """Apply the rows in one transaction, under the organisation's lock, holding a slot of the
     Prefect global concurrency limit erp-sync-db (when it exists) while the transaction is open."""
     with database_slot():
-        loaded = importing.load_step(engine, ctx, export, validated)
+        loaded = importing.load_step(engine, ctx, export, validated, prints)
     c = loaded.counts
     get_run_logger().info(
         "%s: customers +%d ~%d =%d, deactivated %d, reactivated %d; contacts +%d ~%d =%d",
@@ -118,7 +142,9 @@ def report_task(engine: Engine | None, outcome: Outcome) -> ImportResult:
     return result
 
 
-TASKS = importing.Steps(read=read_task, validate=validate_task, load=load_task, report=report_task)
+TASKS = importing.Steps(
+    read=read_task, validate=validate_task, load=load_task, report=report_task, skip=skip_task
+)
 
 
 def _publish_artifacts(summary: Summary, changes: ChangeOverview | None = None) -> None:

@@ -1,7 +1,8 @@
 """One import as plain steps, each returning what it produces.
 
-    check_applied  -> the file's sha256, and the run that applied these bytes before (if any)
+    check_applied  -> the file's bytes and sha256 (one pass), and the run that applied them before
     read_step      -> RawExport | Rejected       (the decoded rows, or why the file is unreadable)
+    skip_step      -> RawExport, RawPrints       (the rows without the unchanged customers')
     validate_step  -> Validated | Rejected       (normalised rows and issues, or why it is refused)
     load_step      -> Loaded                     (one transaction: apply, count, record the run)
     summarise      -> Summary                    (pure: the results above become summary.json)
@@ -48,7 +49,8 @@ from contract.changes import ChangeOverview, FieldCount, ShownChange
 from contract.frames import empty_issues
 from flows.asof import as_of_from_name, as_utc
 from flows.progress import progress
-from flows.reading import RawExport, ReadError, ReadOptions, read_export
+from flows.reading import ExportBytes, RawExport, ReadError, ReadOptions, read_export
+from flows.skipping import RawPrints, SkipInvalidated, raw_to_store, skip_unchanged, with_skipped
 from loaders import headers, history, runs, upsert
 from loaders.exceptions import LoaderError
 from loaders.orgs import Organisation
@@ -92,6 +94,20 @@ class ImportOptions(BaseModel):
     )
     as_of: datetime | None = Field(
         default=None, description="the export's as-of time when its file name holds none"
+    )
+    skip_unchanged: bool = Field(
+        default=True,
+        description="internal (tests, benchmarks): skip the validation of customers whose raw "
+        "rows last validated with no issue; False validates every row",
+    )
+    rules_extra: str = Field(
+        default="",
+        description="internal (tests): mixed into the rules version, as a change of the rules",
+    )
+    known_sha256: dict[str, tuple[str, tuple[int, ...]]] = Field(
+        default_factory=dict,
+        description="internal (sync): file path -> (sha256, file identity) the sync's plan took; "
+        "trusted while the file is unchanged, so that the import does not hash it again",
     )
 
 
@@ -406,28 +422,53 @@ def _no_rows() -> Validated:
 # --- the steps ---------------------------------------------------------------------------------
 
 
-def check_applied(engine: Engine, ctx: RunContext) -> tuple[str, uuid.UUID | None]:
-    """The file's sha256 and, unless --force, the run that applied these bytes before."""
-    sha256 = file_sha256(ctx.source)
-    if ctx.options.contacts is not None:
-        sha256 = pair_sha256(sha256, file_sha256(ctx.options.contacts))
+@dataclass(frozen=True)
+class Applied:
+    """What `check_applied` found: the export's sha256, the run that applied it (if any), and
+    the bytes it read for it, which the read step takes instead of reading the file again."""
+
+    sha256: str
+    previous: uuid.UUID | None
+    loaded: tuple[ExportBytes, ...] = ()
+
+
+def check_applied(engine: Engine, ctx: RunContext) -> Applied:
+    """The file's sha256 and, unless --force, the run that applied these bytes before.
+
+    The bytes are read and hashed in one pass (`ExportBytes`) and kept for the read step, so
+    that an import reads and hashes each file once.
+    """
+    known = ctx.options.known_sha256
+    loaded = tuple(
+        ExportBytes(path, known.get(str(path)))
+        for path in (ctx.source, ctx.options.contacts)
+        if path is not None
+    )
+    sha256 = loaded[0].sha256
+    if len(loaded) == 2:
+        sha256 = pair_sha256(sha256, loaded[1].sha256)
     if ctx.options.force:
-        return sha256, None
+        return Applied(sha256, None, loaded)
     with engine.connect() as conn:
-        return sha256, runs.find_applied_run(conn, ctx.org.id, sha256)
+        return Applied(sha256, runs.find_applied_run(conn, ctx.org.id, sha256), loaded)
 
 
-def read_step(ctx: RunContext) -> RawExport | Rejected:
-    """Read and decode the file, or say why it cannot be read."""
+def read_step(ctx: RunContext, loaded: tuple[ExportBytes, ...] = ()) -> RawExport | Rejected:
+    """Read and decode the file (from the bytes `check_applied` read, when given), or say why
+    it cannot be read."""
     progress(f"{ctx.org.slug}: reading {ctx.source.name}")
+    given = {held.path: held for held in loaded}
     try:
-        raw = read_export(ctx.source, read_options(ctx.profile))
+        raw = read_export(ctx.source, read_options(ctx.profile), given.get(ctx.source))
     except ReadError as exc:
         return Rejected(file_errors=(FileError(code=exc.code, message=exc.message),))
     contacts = ctx.options.contacts
     if contacts is not None:
         try:
-            raw = replace(raw, contacts=read_export(contacts, read_options(ctx.profile)))
+            raw = replace(
+                raw,
+                contacts=read_export(contacts, read_options(ctx.profile), given.get(contacts)),
+            )
         except ReadError as exc:
             message = f"{contacts.name}: {exc.message}"
             return Rejected(file_errors=(FileError(code=exc.code, message=message),))
@@ -435,8 +476,34 @@ def read_step(ctx: RunContext) -> RawExport | Rejected:
     return raw
 
 
-def validate_step(ctx: RunContext, raw: RawExport) -> Validated | Rejected:
-    """Check the header and every row; refuse the file when its header or error budget fails."""
+def skip_step(
+    engine: Engine, ctx: RunContext, raw: RawExport, *, allow: bool = True
+) -> tuple[RawExport, RawPrints | None]:
+    """Take each customer's raw fingerprint; drop the unchanged ones' rows (flows/skipping.py)."""
+    options = ctx.options
+    raw, prints = skip_unchanged(
+        engine,
+        ctx.org.id,
+        raw,
+        ctx.profile,
+        mode=options.mode,
+        allow=allow and options.skip_unchanged,
+        rules_extra=options.rules_extra,
+    )
+    if prints is not None and prints.skipped.height:
+        progress(
+            f"{ctx.org.slug}: {prints.skipped.height:,} customers unchanged since they last "
+            f"validated ({prints.skipped_rows:,} rows skipped)"
+        )
+    return raw, prints
+
+
+def validate_step(
+    ctx: RunContext, raw: RawExport, prints: RawPrints | None = None
+) -> Validated | Rejected:
+    """Check the header and every row; refuse the file when its header or error budget fails.
+
+    With `prints`, the rows of the customers skipped as unchanged count as read and valid."""
     if not raw.header:
         return _no_rows()  # an empty file changes nothing
     if ctx.profile.is_default:
@@ -453,6 +520,7 @@ def validate_step(ctx: RunContext, raw: RawExport) -> Validated | Rejected:
         validated = validate_rows(
             mapped.rows, mapped.header, prior=mapped.prior, shadow=mapped.shadow
         )
+    validated = with_skipped(validated, prints)
     progress(
         f"{ctx.org.slug}: validated {validated.rows_valid:,} rows, "
         f"rejected {validated.rows_rejected:,}"
@@ -478,12 +546,20 @@ def map_by_profile(ctx: RunContext, raw: RawExport) -> Mapped:
     )
 
 
-def load_step(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Validated) -> Loaded:
+def load_step(
+    engine: Engine,
+    ctx: RunContext,
+    export: ExportInfo,
+    validated: Validated,
+    prints: RawPrints | None = None,
+) -> Loaded:
     """Apply the validated rows in one transaction under the organisation's lock.
 
     The run's record (import_run, import_issue) is written in the same transaction, so a file
     is either applied and recorded, or neither. A dry run does the same work and rolls back;
-    it, and a file refused by the deactivation budget, are recorded on their own.
+    it, and a file refused by the deactivation budget, are recorded on their own. Raises
+    SkipInvalidated (nothing applied) when a customer skipped as unchanged was changed by
+    another import or a revert before the lock was taken.
     """
     options = ctx.options
     loaded: Loaded
@@ -506,7 +582,7 @@ def load_step(engine: Engine, ctx: RunContext, export: ExportInfo, validated: Va
             counts = LoadCounts()
             if validated.rows_read:
                 progress(f"{ctx.org.slug}: loading {validated.customers.height:,} customers")
-                counts = _apply(conn, ctx.run_id, ctx.org.id, options, validated)
+                counts = _apply(conn, ctx.run_id, ctx.org.id, options, validated, prints)
                 history.count_changes(conn, ctx.run_id)
                 progress(
                     f"{ctx.org.slug}: loaded (+{counts.customers_inserted:,} "
@@ -536,11 +612,48 @@ def _apply(
     org_id: uuid.UUID,
     options: ImportOptions,
     validated: Validated,
+    prints: RawPrints | None = None,
 ) -> LoadCounts:
     full = options.mode == ImportMode.FULL
+    with upsert.timed("read stored customers"):
+        stored = upsert.stored_customers(conn, org_id)
+    rebase = False
+    raw = None
+    if prints is not None:
+        rules = upsert.raw_rules(conn, org_id)
+        if prints.skipped.height and (
+            rules != prints.stored_rules
+            or not upsert.skipped_still_stored(stored, prints.skipped, active_only=full)
+        ):
+            raise SkipInvalidated
+        # under other rules (or none), every raw fingerprint is set anew: nothing was skipped
+        rebase = rules != prints.rules
+        raw = raw_to_store(validated, prints)
     split = upsert.split_export(
-        conn, org_id, validated.customers, validated.contacts, active_only=full
+        conn,
+        org_id,
+        validated.customers,
+        validated.contacts,
+        active_only=full,
+        stored=stored,
+        raw=raw,
+        rebase=rebase,
     )
+    del stored
+    skipped = prints.skipped.height if prints is not None else 0
+    skipped_contacts = prints.skipped_contacts if prints is not None else 0
+    upsert.update_raw_prints(conn, org_id, split.raw_updates)
+    if rebase and prints is not None:
+        upsert.set_raw_rules(conn, org_id, prints.rules)
+    if not full and not split.customers.height and not split.contacts.height:
+        # nothing to compare or merge (a rerun): only the new customers, if any
+        new = upsert.insert_new_customers(conn, org_id, split.new_customers, split.new_contacts)
+        return LoadCounts(
+            customers_inserted=new.customers_inserted,
+            customers_unchanged=split.unchanged_customers + skipped,
+            contacts_inserted=new.contacts_inserted,
+            contacts_unchanged=split.unchanged_contacts + skipped_contacts,
+        )
     upsert.stage_export(conn, split.customers, split.contacts, validated.keys_seen)
     if full:
         # before the new customers go in: the budget is a share of the customers stored
@@ -575,12 +688,16 @@ def _apply(
     return LoadCounts(
         customers_inserted=new.customers_inserted + customer_counts.customers_inserted,
         customers_updated=customer_counts.customers_updated,
-        customers_unchanged=customer_counts.customers_unchanged + split.unchanged_customers,
+        customers_unchanged=customer_counts.customers_unchanged
+        + split.unchanged_customers
+        + skipped,
         customers_deactivated=customer_counts.customers_deactivated,
         customers_reactivated=customer_counts.customers_reactivated,
         contacts_inserted=new.contacts_inserted + contact_counts.contacts_inserted,
         contacts_updated=contact_counts.contacts_updated,
-        contacts_unchanged=contact_counts.contacts_unchanged + split.unchanged_contacts,
+        contacts_unchanged=contact_counts.contacts_unchanged
+        + split.unchanged_contacts
+        + skipped_contacts,
     )
 
 
@@ -900,20 +1017,30 @@ def write_missing_reports(engine: Engine, org_id: uuid.UUID, report_dir: Path) -
 class Steps:
     """The steps of an import; the Prefect flow passes its tasks, which wrap these one to one."""
 
-    read: Callable[[RunContext], RawExport | Rejected] = read_step
-    validate: Callable[[RunContext, RawExport], Validated | Rejected] = validate_step
-    load: Callable[[Engine, RunContext, ExportInfo, Validated], Loaded] = load_step
+    read: Callable[[RunContext, tuple[ExportBytes, ...]], RawExport | Rejected] = read_step
+    validate: Callable[[RunContext, RawExport, RawPrints | None], Validated | Rejected] = (
+        validate_step
+    )
+    load: Callable[[Engine, RunContext, ExportInfo, Validated, RawPrints | None], Loaded] = (
+        load_step
+    )
     report: Callable[[Engine | None, Outcome], ImportResult] = report_step
+    skip: Callable[[Engine, RunContext, RawExport, bool], tuple[RawExport, RawPrints | None]] = (
+        lambda engine, ctx, raw, allow: skip_step(engine, ctx, raw, allow=allow)
+    )
 
 
 def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> ImportResult:
-    """The whole import: skip check, read, validate, load, then the reports (always written)."""
+    """The whole import: skip check, read, skip the unchanged customers, validate, load, then
+    the reports (always written). A load that finds a skipped customer changed meanwhile
+    (SkipInvalidated) is done again from the read, skipping nothing."""
     steps = steps or Steps()
     export = ExportInfo(sha256=None)
     issues = empty_issues()
     validated: Validated | None = None
     try:
-        sha256, previous = check_applied(engine, ctx)
+        applied = check_applied(engine, ctx)
+        sha256, previous = applied.sha256, applied.previous
         export = ExportInfo(sha256=sha256)
         stale = None
         if previous is None and ctx.as_of is not None and not ctx.options.force:
@@ -937,17 +1064,34 @@ def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> I
             )
             record_run(engine, ctx, summary, issues, export)
             return steps.report(engine, Outcome(summary, issues, export, None))
-        raw = steps.read(ctx)
-        if isinstance(raw, RawExport):
-            export = ExportInfo.of(raw)
-            checked = steps.validate(ctx, raw)
-            if isinstance(checked, Validated):
-                checked = drift_step(engine, ctx, export, checked)
-        else:
-            checked = raw
-        # The raw rows are not needed any more (the rejected ones are in the validation): let
-        # the load have their memory.
-        del raw
+        loaded_bytes = applied.loaded
+        del applied
+        for allow_skip in (True, False):
+            raw = steps.read(ctx, loaded_bytes)
+            loaded_bytes = ()  # taken by the reader; a second attempt reads the file again
+            prints = None
+            if isinstance(raw, RawExport):
+                export = ExportInfo.of(raw)
+                raw, prints = steps.skip(engine, ctx, raw, allow_skip)
+                checked = steps.validate(ctx, raw, prints)
+                if isinstance(checked, Validated):
+                    checked = drift_step(engine, ctx, export, checked)
+            else:
+                checked = raw
+            # The raw rows are not needed any more (the rejected ones are in the validation):
+            # let the load have their memory.
+            del raw
+            if isinstance(checked, Rejected):
+                break
+            validated, issues = checked, checked.issues
+            try:
+                loaded = steps.load(engine, ctx, export, validated, prints)
+            except SkipInvalidated:
+                # another import or a revert changed a skipped customer before the lock
+                log.info("a customer skipped as unchanged was changed meanwhile: importing again")
+                validated, issues = None, empty_issues()
+                continue
+            break
         if isinstance(checked, Rejected):
             issues, validated = checked.issues, checked.validated
             summary = summarise(
@@ -968,8 +1112,6 @@ def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> I
                 validated.rejected_rows if validated is not None else None,
             )
         else:
-            validated, issues = checked, checked.issues
-            loaded = steps.load(engine, ctx, export, validated)
             summary = summarise(
                 ctx,
                 status=loaded.status,

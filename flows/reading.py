@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +29,7 @@ _SMALL_FILE = 1 << 20
 """Files up to this many bytes are checked with Python's own UTF-8 decoder and viewed as
 bytes through numpy (a copy); larger ones zero-copy through Arrow."""
 
-__all__ = ["RawExport", "ReadError", "ReadOptions", "read_export"]
+__all__ = ["ExportBytes", "RawExport", "ReadError", "ReadOptions", "read_export"]
 
 _QUOTE = 0x22
 _LF = 0x0A
@@ -99,13 +99,47 @@ class RawExport:
     """the contacts file of a two-file export, read with the same options"""
 
 
-def read_export(path: Path, options: ReadOptions | None = None) -> RawExport:
+class ExportBytes:
+    """A file's bytes and their sha256, taken in one pass: what the import checks (was this
+    file applied?) before it reads the rows, without reading or hashing the file again.
+
+    `read_export` takes the bytes (once): the holder lets go of them, so that they can be
+    dropped while the rows are parsed.
+    """
+
+    def __init__(self, path: Path, known: tuple[str, tuple[int, ...]] | None = None) -> None:
+        """Read `path`; `known` is (sha256, file identity) hashed before (the sync's plan),
+        trusted while the file's identity (device, inode, size, mtime) is unchanged."""
+        self.path = path
+        self.identity = _file_identity(path)
+        data = path.read_bytes()
+        if known is not None and tuple(known[1]) == self.identity == _file_identity(path):
+            self.sha256 = known[0]
+        else:
+            self.sha256 = _sha256_hex(data)
+        self._data: bytes | None = data
+
+    def take(self) -> bytes | None:
+        """The bytes, the first time; None afterwards."""
+        data, self._data = self._data, None
+        return data
+
+
+def read_export(
+    path: Path, options: ReadOptions | None = None, loaded: ExportBytes | None = None
+) -> RawExport:
     """Read the file at `path` into a RawExport, or raise ReadError if it cannot be read at all.
 
     `options` (a source profile's file options) fix the encoding or delimiter and skip lines
-    before the header; without them everything is detected.
+    before the header; without them everything is detected. `loaded` holds the file's bytes
+    and sha256 already read (`ExportBytes`): they are used instead of reading the file again.
     """
-    return _read_export(path, reparse_file=True, options=options or _DETECT)
+    return _read_export(path, reparse_file=True, options=options or _DETECT, loaded=loaded)
+
+
+def file_identity(path: Path) -> tuple[int, ...]:
+    """What changes when a file is rewritten: device, inode, size, modification time."""
+    return _file_identity(path)
 
 
 def _file_identity(path: Path) -> tuple[int, ...]:
@@ -114,7 +148,13 @@ def _file_identity(path: Path) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _read_export(path: Path, *, reparse_file: bool, options: ReadOptions = _DETECT) -> RawExport:
+def _read_export(
+    path: Path,
+    *,
+    reparse_file: bool,
+    options: ReadOptions = _DETECT,
+    loaded: ExportBytes | None = None,
+) -> RawExport:
     """Read `path`; with `reparse_file`, polars parses a UTF-8 file from disk, not from memory.
 
     The file's bytes are needed whole for the hash, the encoding checks and the record scan;
@@ -123,11 +163,19 @@ def _read_export(path: Path, *, reparse_file: bool, options: ReadOptions = _DETE
     and the frame are never in memory together. Should the file change between the two reads,
     it is read again from memory as a whole.
     """
-    identity = _file_identity(path)
-    raw = path.read_bytes()
-    # hashlib releases the GIL: hash on a second thread while the text is scanned and parsed.
+    given = loaded.take() if loaded is not None and loaded.path == path else None
     with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(_sha256_hex, raw)
+        digest: Future[str]
+        if given is not None and loaded is not None:
+            identity, raw = loaded.identity, given
+            digest = Future()
+            digest.set_result(loaded.sha256)  # hashed as the bytes were read
+        else:
+            identity = _file_identity(path)
+            raw = path.read_bytes()
+            # hashlib releases the GIL: hash on a second thread while the text is scanned.
+            digest = pool.submit(_sha256_hex, raw)
+        del given
         if options.encoding is None:
             encoding, buf, text_start = _to_utf8(raw)
         else:

@@ -41,6 +41,7 @@ from flows.importing import (
     write_reports_index,
 )
 from flows.prefect_flow import erp_flow
+from flows.reading import file_identity
 from flows.runtime import open_database
 from flows.settings import get_settings
 from loaders import history, runs
@@ -69,6 +70,8 @@ class OrgBatch:
     files: list[Path] = field(default_factory=list)
     contacts: dict[Path, Path] = field(default_factory=dict)
     """customers file -> its contacts file, for a two-file profile"""
+    hashed: dict[str, tuple[str, tuple[int, ...]]] = field(default_factory=dict)
+    """file -> (sha256, file identity) as the plan hashed it: the import does not hash again"""
 
 
 @dataclass
@@ -272,9 +275,9 @@ def plan_sync(
                     batch.files.append(path)
                     continue
                 try:
-                    digest = file_sha256(path)
+                    digest = _hashed(batch, path)
                     if path in batch.contacts:
-                        digest = pair_sha256(digest, file_sha256(batch.contacts[path]))
+                        digest = pair_sha256(digest, _hashed(batch, batch.contacts[path]))
                 except OSError:
                     batch.files.append(path)  # import-file reports why it cannot be read
                     continue
@@ -287,6 +290,14 @@ def plan_sync(
             if batch.files:
                 plan.batches.append(batch)
     return plan
+
+
+def _hashed(batch: OrgBatch, path: Path) -> str:
+    """The file's sha256, noted with its identity for the import (`ImportOptions.known_sha256`)."""
+    identity = file_identity(path)
+    digest = file_sha256(path)
+    batch.hashed[str(path)] = (digest, identity)
+    return digest
 
 
 # --- running it -------------------------------------------------------------------------------
@@ -314,6 +325,13 @@ def import_org_files(
         options = batch.options
         if path in batch.contacts:
             options = options.model_copy(update={"contacts": batch.contacts[path]})
+        known = {
+            name: batch.hashed[name]
+            for name in (str(path), str(batch.contacts.get(path, "")))
+            if name in batch.hashed
+        }
+        if known:
+            options = options.model_copy(update={"known_sha256": known})
         try:
             imported = import_file(str(path), batch.slug, options)
         except Exception as exc:  # a crash outside the import's own handling

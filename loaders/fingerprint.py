@@ -5,6 +5,10 @@ Each customer's fingerprint covers its own fields and all its contacts (and whic
 file had); it is stored with the customer, and a customer whose fingerprint matches the stored
 one is counted unchanged without being staged. The hash is polars' (64 bits): a new polars
 version may hash differently, which only sends every customer down the full comparison once.
+
+The raw fingerprint (`raw_fingerprints`) is taken before validation, of the rows as read: a
+customer whose raw rows match the stored raw fingerprint, taken when they last validated with
+no issue under the same rules, skips validation as well (flows/skipping.py).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import hashlib
 
 import polars as pl
 
-from contract import FINGERPRINT, KEY
+from contract import FINGERPRINT, KEY, RAW_FINGERPRINT
 
 
 def _seed(label: str, columns: list[str]) -> int:
@@ -44,6 +48,34 @@ def fingerprint_customers(customers: pl.DataFrame, contacts: pl.DataFrame) -> pl
             .hash(seed=2)
             .reinterpret(signed=True)
             .alias(FINGERPRINT),
+        )
+        .collect()
+    )
+
+
+def raw_fingerprints(keys: pl.Series, rows: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """(erp_customer_number, raw_hash Int64, _rows UInt32), one row per non-null key.
+
+    `keys` is each row's normalised customer key (as validation groups the rows), `columns`
+    the raw columns as read (every cell, the field count, the surplus fields). A customer's
+    fingerprint hashes its rows' hashes in file order, so that moving one of its rows before
+    another changes it (the last row wins), while rows of other customers in between do not.
+    """
+    hashes = rows.select(pl.struct(columns).hash(seed=_seed("raw row", columns))).to_series()
+    return (
+        pl.DataFrame({KEY: keys, "_h": hashes})
+        .lazy()
+        .filter(pl.col(KEY).is_not_null())
+        # the rows of each group keep their order in the file
+        .group_by(KEY)
+        .agg(pl.col("_h"), pl.len().alias("_rows"))
+        .select(
+            KEY,
+            pl.col("_h")
+            .hash(seed=_seed("raw customer", columns))
+            .reinterpret(signed=True)
+            .alias(RAW_FINGERPRINT),
+            pl.col("_rows"),
         )
         .collect()
     )

@@ -20,7 +20,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from contract import APPLIED_STATUSES, CONTACT_FIELDS, CUSTOMER_FIELDS, FINGERPRINT, ImportMode
+from contract import (
+    APPLIED_STATUSES,
+    CONTACT_FIELDS,
+    CUSTOMER_FIELDS,
+    FINGERPRINT,
+    RAW_CONTACTS,
+    RAW_FINGERPRINT,
+    ImportMode,
+)
 from loaders.tables import (
     RUN_SETTING,
     change_field_count,
@@ -32,7 +40,7 @@ from loaders.tables import (
 )
 
 #: Recorded so that a revert restores it, never shown as a change of a value.
-HIDDEN_FIELDS = frozenset({FINGERPRINT})
+HIDDEN_FIELDS = frozenset({FINGERPRINT, RAW_FINGERPRINT, RAW_CONTACTS})
 
 
 def _q(conn: Connection, name: str) -> str:
@@ -73,6 +81,8 @@ def record_customer_changes(
     pairs = [(f, f"c.{_q(conn, f)}", f"d.{_q(conn, f)}") for f in fields if f in CUSTOMER_FIELDS]
     pairs.append(("is_active", "c.is_active", "(c.is_active OR d.reactivate)"))
     pairs.append((FINGERPRINT, f"c.{FINGERPRINT}", f"d.{FINGERPRINT}"))
+    # the raw fingerprint (0009) goes back with the row when the run is reverted
+    pairs += [(name, f"c.{name}", f"d.{name}") for name in (RAW_FINGERPRINT, RAW_CONTACTS)]
     statement = f"""
         INSERT INTO change_history
             (run_id, org_id, entity, action, customer_id, erp_customer_number, before, after)
@@ -164,11 +174,11 @@ def count_changes(conn: Connection, run_id: uuid.UUID | str) -> None:
             INSERT INTO change_field_count (run_id, entity, field, changes)
             SELECT h.run_id, h.entity, k.field, count(*)
             FROM change_history h, jsonb_object_keys(h.after) AS k(field)
-            WHERE h.run_id = :run_id AND h.action = 'update' AND k.field <> :hidden
+            WHERE h.run_id = :run_id AND h.action = 'update' AND k.field <> ALL(:hidden)
             GROUP BY h.run_id, h.entity, k.field
             """
         ),
-        {"run_id": str(run_id), "hidden": FINGERPRINT},
+        {"run_id": str(run_id), "hidden": sorted(HIDDEN_FIELDS)},
     )
 
 

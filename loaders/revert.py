@@ -24,11 +24,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
-from contract import APPLIED_STATUSES, CONTACT_FIELDS, CUSTOMER_FIELDS, FINGERPRINT
+from contract import (
+    APPLIED_STATUSES,
+    CONTACT_FIELDS,
+    CUSTOMER_FIELDS,
+    FINGERPRINT,
+    RAW_CONTACTS,
+    RAW_FINGERPRINT,
+)
 from loaders.exceptions import LoaderError
 from loaders.history import RunInfo
 from loaders.staging import reserve_temp_buffers
-from loaders.tables import customer, customer_contact, import_run
+from loaders.tables import customer, customer_contact, import_run, org
 
 #: Customer numbers named per conflicting run.
 CONFLICTS_SHOWN = 5
@@ -201,6 +208,9 @@ def revert_changes(conn: Connection, run: RunInfo, revert_id: uuid.UUID) -> Reve
     On the caller's transaction, under the organisation's lock, after `later_conflicts`.
     """
     params = {"run_id": run.id, "org_id": run.org_id, "revert_id": revert_id}
+    # The raw fingerprints (migration 0009) no longer say what the put-back rows came from:
+    # the next import validates every customer and takes them anew.
+    conn.execute(sa.update(org).values(raw_rules=None).where(org.c.id == run.org_id))
 
     def run_sql(statement: str) -> int:
         return int(conn.execute(sa.text(statement), params).rowcount)
@@ -240,7 +250,7 @@ def revert_changes(conn: Connection, run: RunInfo, revert_id: uuid.UUID) -> Reve
         """
     )
     # 2. the values the run changed; a primary the run set is demoted here, before step 4.
-    customer_fields = [*CUSTOMER_FIELDS, "is_active", FINGERPRINT]
+    customer_fields = [*CUSTOMER_FIELDS, "is_active", FINGERPRINT, RAW_FINGERPRINT, RAW_CONTACTS]
     customers_changed = run_sql(
         f"""
         {_befores("customer", "customer_id")}
@@ -306,12 +316,12 @@ def revert_changes(conn: Connection, run: RunInfo, revert_id: uuid.UUID) -> Reve
               count(*) FILTER (WHERE (before ->> 'is_active')::boolean IS TRUE),
               count(*) FILTER (WHERE EXISTS (
                   SELECT FROM jsonb_object_keys(before) k(field)
-                  WHERE k.field NOT IN ('is_active', :hidden)))
+                  WHERE k.field <> ALL(:hidden)))
             FROM change_history
             WHERE run_id = :run_id AND entity = 'customer' AND action = 'update'
             """
         ),
-        {**params, "hidden": FINGERPRINT},
+        {**params, "hidden": ["is_active", FINGERPRINT, RAW_FINGERPRINT, RAW_CONTACTS]},
     ).one()
     del customers_changed
     return RevertCounts(

@@ -73,6 +73,8 @@ org = Table(
     Column("slug", Text, nullable=False, unique=True),
     Column("name", Text, nullable=False),
     _created_at(),
+    # The rules version the organisation's raw fingerprints were taken under (migration 0009).
+    Column("raw_rules", Text),
 )
 
 customer = Table(
@@ -95,6 +97,10 @@ customer = Table(
     # Fingerprint of what the last applied file said about this customer (loaders/fingerprint.py).
     Column("source_hash", BigInteger),
     _created_run_id(),
+    # Fingerprint of the customer's raw rows when they last validated with no issue, and the
+    # contacts they gave (migration 0009); NULL otherwise.
+    Column("raw_hash", BigInteger),
+    Column("raw_contacts", Integer),
     # Leads with org_id, so it is also the tenant index of this table.
     UniqueConstraint("org_id", "erp_customer_number"),
 )

@@ -30,6 +30,8 @@ from contract import (
     CUSTOMER_FIELDS,
     FINGERPRINT,
     KEY,
+    RAW_CONTACTS,
+    RAW_FINGERPRINT,
 )
 from loaders.fingerprint import fingerprint_customers
 from loaders.ids import time_ordered_ids
@@ -40,7 +42,7 @@ from loaders.staging import (
     reserve_temp_buffers,
     staging_table,
 )
-from loaders.tables import customer, customer_contact
+from loaders.tables import customer, customer_contact, org
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,13 @@ class Split:
     unchanged_customers: int = 0
     """stored customers the file repeats exactly: never staged, compared or written"""
     unchanged_contacts: int = 0
+    raw_updates: pl.DataFrame | None = None
+    """(key, raw_hash, raw_contacts) of stored customers that are not staged but whose raw
+    fingerprint changes (`update_raw_prints`)"""
+
+
+#: The columns of `raw` in `split_export`: the raw fingerprint a customer is stored with.
+RAW_COLUMNS = (RAW_FINGERPRINT, RAW_CONTACTS)
 
 
 def split_export(
@@ -121,6 +130,9 @@ def split_export(
     contacts: pl.DataFrame,
     *,
     active_only: bool,
+    stored: pl.DataFrame | None = None,
+    raw: pl.DataFrame | None = None,
+    rebase: bool = False,
 ) -> Split:
     """Sort the file's customers into new, changed and unchanged against the stored ones.
 
@@ -130,12 +142,21 @@ def split_export(
     ones in the file still reach the reactivation. Keys not stored at all are new: they need
     no staging and no comparison either (`insert_new_customers`). Call it under the
     organisation's lock, so that no other import adds keys meanwhile.
+
+    `stored` is `stored_customers` read under that lock (read here when not given). `raw` gives
+    the raw fingerprint (`RAW_COLUMNS`) each of the file's customers is to be stored with; new
+    and staged customers get it with their rows, the others through `raw_updates`. With
+    `rebase`, the stored customers that `raw` does not name lose theirs (the prints were taken
+    under other rules).
     """
     with timed("fingerprint customers"):
         prints = fingerprint_customers(customers, contacts)
-        stored = _stored_customers(conn, org_id)
+        if stored is None:
+            stored = stored_customers(conn, org_id)
         known = stored.select(KEY)
         customers = customers.join(prints, on=KEY, how="left")
+        if raw is not None:
+            customers = customers.join(raw, on=KEY, how="left")
         new_customers = customers.join(known, on=KEY, how="anti")
         skippable = stored.filter(pl.col(FINGERPRINT).is_not_null())
         if active_only:
@@ -153,6 +174,9 @@ def split_export(
             kept_contacts = contacts.join(done, on=KEY, how="anti")
         else:
             kept_contacts = contacts
+        raw_updates = (
+            _raw_updates(stored, raw, same, rebase=rebase) if raw is not None or rebase else None
+        )
     return Split(
         new_customers=new_customers,
         new_contacts=new_contacts,
@@ -160,17 +184,141 @@ def split_export(
         contacts=kept_contacts,
         unchanged_customers=same.height,
         unchanged_contacts=contacts.height - kept_contacts.height - new_contacts.height,
+        raw_updates=raw_updates,
     )
 
 
-def _stored_customers(conn: Connection, org_id: uuid.UUID) -> pl.DataFrame:
-    """Every stored key of the organisation, with its fingerprint (or null) and is_active."""
+def _raw_updates(
+    stored: pl.DataFrame, raw: pl.DataFrame | None, same: pl.DataFrame, *, rebase: bool
+) -> pl.DataFrame:
+    """The stored customers whose raw fingerprint changes but whose rows are not written.
+
+    Those the file repeats (`same`: not staged) whose raw fingerprint differs; with `rebase`,
+    also every other stored customer with a raw fingerprint that `raw` does not give one.
+    """
+    schema = {KEY: pl.String, RAW_FINGERPRINT: pl.Int64, RAW_CONTACTS: pl.Int32}
+    wanted = (
+        same.join(raw, on=KEY, how="inner") if raw is not None else pl.DataFrame(schema=schema)
+    ).select(KEY, pl.col(RAW_FINGERPRINT).cast(pl.Int64), pl.col(RAW_CONTACTS).cast(pl.Int32))
+    if rebase:
+        others = stored.filter(pl.col(RAW_FINGERPRINT).is_not_null()).select(KEY)
+        if raw is not None:
+            others = others.join(raw.select(KEY), on=KEY, how="anti")
+        wanted = pl.concat(
+            [
+                wanted,
+                others.with_columns(
+                    pl.lit(None, pl.Int64).alias(RAW_FINGERPRINT),
+                    pl.lit(None, pl.Int32).alias(RAW_CONTACTS),
+                ),
+            ]
+        )
+    current = stored.select(KEY, *RAW_COLUMNS)
+    differs = pl.any_horizontal(
+        pl.col(name).ne_missing(pl.col(f"{name}_stored")) for name in RAW_COLUMNS
+    )
+    return (
+        wanted.join(current, on=KEY, how="inner", suffix="_stored")
+        .filter(differs)
+        .select(KEY, *RAW_COLUMNS)
+    )
+
+
+def stored_customers(conn: Connection, org_id: uuid.UUID) -> pl.DataFrame:
+    """Every stored key of the organisation, with its fingerprint (or null), is_active, and
+    its raw fingerprint and contact count (or nulls)."""
     c = customer.c
-    query = sa.select(c[KEY], c[FINGERPRINT], sa.cast(c.is_active, sa.Integer)).where(
-        c.org_id == org_id
+    query = sa.select(
+        c[KEY],
+        c[FINGERPRINT],
+        sa.cast(c.is_active, sa.Integer),
+        c[RAW_FINGERPRINT],
+        c[RAW_CONTACTS],
+    ).where(c.org_id == org_id)
+    frame = read_frame(
+        conn,
+        query,
+        {
+            KEY: pl.String,
+            FINGERPRINT: pl.Int64,
+            "is_active": pl.Int8,
+            RAW_FINGERPRINT: pl.Int64,
+            RAW_CONTACTS: pl.Int32,
+        },
     )
-    frame = read_frame(conn, query, {KEY: pl.String, FINGERPRINT: pl.Int64, "is_active": pl.Int8})
     return frame.with_columns(pl.col("is_active").cast(pl.Boolean))
+
+
+def stored_raw_prints(conn: Connection, org_id: uuid.UUID) -> tuple[str | None, pl.DataFrame]:
+    """The organisation's raw rules version, and its customers that have a raw fingerprint (and
+    a fingerprint): (key, raw_hash, raw_contacts, is_active). Read before validation, outside
+    the lock."""
+    rules = raw_rules(conn, org_id)
+    c = customer.c
+    query = sa.select(
+        c[KEY], c[RAW_FINGERPRINT], c[RAW_CONTACTS], sa.cast(c.is_active, sa.Integer)
+    ).where(
+        # a customer without its fingerprint (0003) must go through the merge to get one
+        c.org_id == org_id,
+        c[RAW_FINGERPRINT].is_not(None),
+        c[FINGERPRINT].is_not(None),
+    )
+    frame = read_frame(
+        conn,
+        query,
+        {KEY: pl.String, RAW_FINGERPRINT: pl.Int64, RAW_CONTACTS: pl.Int32, "is_active": pl.Int8},
+    )
+    return rules, frame.with_columns(pl.col("is_active").cast(pl.Boolean))
+
+
+def raw_rules(conn: Connection, org_id: uuid.UUID) -> str | None:
+    """The rules version the organisation's raw fingerprints were taken under (None: none)."""
+    return conn.execute(sa.select(org.c.raw_rules).where(org.c.id == org_id)).scalar()
+
+
+def set_raw_rules(conn: Connection, org_id: uuid.UUID, rules: str | None) -> None:
+    """Record the rules version of the organisation's raw fingerprints (None: forget them)."""
+    conn.execute(
+        sa.update(org)
+        .values(raw_rules=rules)
+        .where(org.c.id == org_id, org.c.raw_rules.is_distinct_from(rules))
+    )
+
+
+def skipped_still_stored(stored: pl.DataFrame, skipped: pl.DataFrame, *, active_only: bool) -> bool:
+    """Whether every skipped customer (key, raw_hash, raw_contacts) is still stored so.
+
+    `stored` is `stored_customers` read under the organisation's lock; a customer skipped
+    before the lock that another import or a revert changed meanwhile makes it False.
+    """
+    if not skipped.height:
+        return True
+    candidates = stored.filter(pl.col(FINGERPRINT).is_not_null())
+    if active_only:
+        candidates = candidates.filter(pl.col("is_active"))
+    matched = skipped.select(KEY, *RAW_COLUMNS).join(
+        candidates.select(KEY, *RAW_COLUMNS), on=[KEY, *RAW_COLUMNS], how="semi"
+    )
+    return matched.height == skipped.height
+
+
+stage_raw = staging_table("stage_raw", customer.c[KEY], *(customer.c[c] for c in RAW_COLUMNS))
+
+
+def update_raw_prints(conn: Connection, org_id: uuid.UUID, updates: pl.DataFrame | None) -> int:
+    """Write the raw fingerprints of `updates` (Split.raw_updates) onto the stored customers."""
+    if updates is None or not updates.height:
+        return 0
+    c, s = customer.c, stage_raw.c
+    with timed("write raw fingerprints"):
+        stage_raw.create(conn)
+        copy_frame(conn, stage_raw, updates, [KEY, *RAW_COLUMNS])
+        statement = (
+            sa.update(customer)
+            .values({name: s[name] for name in RAW_COLUMNS})
+            .where(c.org_id == org_id, c[KEY] == s[KEY])
+        )
+        return int(conn.execute(statement).rowcount)
 
 
 # What jsonb_strip_nulls() takes out of the validators' address JSON (polars' compact encoding
@@ -197,7 +345,7 @@ def new_customer_rows(org_id: uuid.UUID, customers: pl.DataFrame) -> pl.DataFram
         pl.lit(str(org_id)).alias("org_id"),
         KEY,
         *(_new_address(f) if f in ADDRESS_FIELDS else pl.col(f) for f in fields),
-        *([FINGERPRINT] if FINGERPRINT in customers.columns else []),
+        *(name for name in (FINGERPRINT, *RAW_COLUMNS) if name in customers.columns),
     )
 
 
@@ -253,6 +401,7 @@ stage_customer = staging_table(
     customer.c[KEY],
     *(customer.c[field] for field in CUSTOMER_FIELDS),
     customer.c[FINGERPRINT],
+    *(customer.c[name] for name in RAW_COLUMNS),
     types=_TEXT_EMAIL,
 )
 stage_contact = staging_table(
@@ -344,7 +493,7 @@ def apply_customers(
     values = {f: _customer_value(f) for f in fields}
     changed = _differs([c[f] for f in fields], list(values.values()))
     reactivate = sa.and_(c.id.is_not(None), ~c.is_active) if full else sa.false()
-    rehash = c[FINGERPRINT].is_distinct_from(s[FINGERPRINT])
+    rehash = sa.or_(*(c[name].is_distinct_from(s[name]) for name in (FINGERPRINT, *RAW_COLUMNS)))
     classify = (
         sa.select(
             c.id.label("customer_id"),
@@ -354,6 +503,7 @@ def apply_customers(
             sa.and_(c.id.is_not(None), changed).label("changed"),
             reactivate.label("reactivate"),
             s[FINGERPRINT],
+            *(s[name] for name in RAW_COLUMNS),
         )
         .select_from(
             stage_customer.outerjoin(customer, sa.and_(c.org_id == org_id, c[KEY] == s[KEY]))
@@ -365,7 +515,7 @@ def apply_customers(
         before_write(conn, delta, fields)
     d = delta.c
     staged = conn.execute(sa.select(sa.func.count()).select_from(stage_customer)).scalar_one()
-    columns = [KEY, *fields, FINGERPRINT]
+    columns = [KEY, *fields, FINGERPRINT, *RAW_COLUMNS]
     insert = (
         pg_insert(customer)
         .from_select(
@@ -384,7 +534,7 @@ def apply_customers(
         sa.update(customer)
         .values(
             {
-                **{f: d[f] for f in (*fields, FINGERPRINT)},
+                **{f: d[f] for f in (*fields, FINGERPRINT, *RAW_COLUMNS)},
                 "is_active": sa.or_(c.is_active, d.reactivate),
             }
         )
