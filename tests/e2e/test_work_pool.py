@@ -259,8 +259,13 @@ def test_a_night_on_two_workers_applies_every_file_once_with_loads_one_at_a_time
     assert {s["worker"] for s in shards} == {"w1", "w2"}  # the shards ran on both workers
     assert Path(night["index"]).is_file()
 
-    # erp-sync-db has 1 slot: every load held it, and no two held it at once
+    # erp-sync-db has 1 slot: every load held it, and no two held it at once. The server stores
+    # events in batches after they arrive, so wait until all 24 are there before reading them.
+    deadline = time.monotonic() + 60
     events = slot_events(fleet, started)
+    while len(events) < 24 and time.monotonic() < deadline:
+        time.sleep(1)
+        events = slot_events(fleet, started)
     assert [kind for _, kind in events] == ["acquired", "released"] * 12, events
 
     again = dispatch(fleet, inbox)

@@ -12,18 +12,22 @@ from flows import settings as settings_module
 def run(
     args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> tuple[int, str]:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from flows.cli import main
     from flows.servers import configured_prefect_url
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    if configured_prefect_url():  # a Prefect profile of this machine names a server
-        pytest.skip("a Prefect profile sets PREFECT_API_URL here")
     settings_module.get_settings.cache_clear()
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main(args)
-    finally:
-        settings_module.get_settings.cache_clear()
+    # No server named anywhere: neither a Prefect profile of this machine nor the session's test
+    # server (the end-to-end tests' harness sets PREFECT_API_URL for the whole pytest session).
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert configured_prefect_url() is None
+        try:
+            with pytest.raises(SystemExit) as exited:
+                main(args)
+        finally:
+            settings_module.get_settings.cache_clear()
     code = exited.value.code
     assert isinstance(code, int)
     return code, capsys.readouterr().err
