@@ -43,7 +43,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -58,6 +57,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from benchmarks import host
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -704,27 +705,7 @@ def simulate(model: Model, customers: Sequence[int], workers: int, slots: int,
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def _commit() -> str | None:
-    done = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    return done.stdout.strip() or None
+    return host.machine(load_average=[round(x, 2) for x in os.getloadavg()])
 
 
 def _clock(seconds: float) -> str:
@@ -848,7 +829,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure:
         started = datetime.now(UTC)
         info = machine()
-        commit = _commit()  # the code that runs, before any later commit
+        commit = host.commit(REPO)  # the code that runs, before any later commit
         work = Path(tempfile.mkdtemp(prefix="erp-sync-night-"))
         try:
             raw = measure(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -34,6 +33,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from benchmarks import host
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -219,21 +220,10 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average_at_start": list(os.getloadavg()),
-        "prefect_template_at_start": _prefect_template(),
-    }
+    return host.machine(
+        load_average_at_start=list(os.getloadavg()),
+        prefect_template_at_start=_prefect_template(),
+    )
 
 
 def _prefect_template() -> str | None:
@@ -287,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": info,
         "total_s": round(time.perf_counter() - began, 1),
         "checkouts": [
-            {"repo": str(bench.repo), "commit": _commit(bench.repo), **summarise(bench)}
+            {"repo": str(bench.repo), "commit": host.commit(bench.repo), **summarise(bench)}
             for bench in benches
         ],
     }
@@ -298,13 +288,6 @@ def main(argv: list[str] | None = None) -> None:
     out = args.results / f"quick-{started_at.strftime('%Y-%m-%dT%H%M%S%z')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"\n{result['total_s']} s in all; written to {out}")
-
-
-def _commit(repo: Path) -> str | None:
-    done = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    return done.stdout.strip() or None
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from benchmarks import host
 
 KEY_COLUMN = "erp_customer_number"
 HERE = Path(__file__).resolve().parent
@@ -153,22 +154,9 @@ def ensure_files(data: Path, customers: int) -> tuple[Path, Path]:
 
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    except OSError:
-        memory_kb = 0
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gb": round(memory_kb / 1024 / 1024, 1),
-        "python": platform.python_version(),
-        "load_average_at_start": os.getloadavg(),
-    }
+    return host.machine(
+        "unknown", memory_gb=host.memory_gb(), load_average_at_start=os.getloadavg()
+    )
 
 
 def main() -> None:
