@@ -164,6 +164,36 @@ def import_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def schedule_options(what: str, inbox_help: str) -> Callable[..., Any]:
+    """The options `serve` and `deploy` share: --cron (when `what` runs), --timezone, --inbox."""
+    decorators = [
+        click.option(
+            "--cron",
+            default="0 2 * * *",
+            show_default=True,
+            help=f"When {what} runs (cron expression).",
+        ),
+        click.option(
+            "--timezone",
+            "timezone_name",
+            metavar="TZ",
+            help="IANA time zone of the cron expression (default: this machine's zone).",
+        ),
+        click.option(
+            "--inbox",
+            type=click.Path(file_okay=False, path_type=Path),
+            help=inbox_help,
+        ),
+    ]
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return decorate
+
+
 def build_import_options(options: dict[str, Any]) -> ImportOptions:
     """The ImportOptions of the command line's import options (report dir from the settings).
 

@@ -6,27 +6,15 @@ from pathlib import Path
 
 import click
 
-from flows.cli.common import UsageError
+from flows.cli.common import UsageError, schedule_options
 
 
 @click.command("deploy")
 @click.option("--work-pool", "work_pool", required=True, metavar="POOL", help="The work pool.")
-@click.option(
-    "--cron",
-    default="0 2 * * *",
-    show_default=True,
-    help="When the nightly dispatch runs (cron expression).",
-)
-@click.option(
-    "--timezone",
-    "timezone_name",
-    metavar="TZ",
-    help="IANA time zone of the cron expression (default: this machine's zone).",
-)
-@click.option(
-    "--inbox",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The inbox the night syncs, as the workers see it (default ERP_SYNC_INBOX, else ./inbox).",
+@schedule_options(
+    "the nightly dispatch",
+    inbox_help="The inbox the night syncs, as the workers see it (default ERP_SYNC_INBOX, else "
+    "./inbox).",
 )
 @click.option(
     "--report-dir",

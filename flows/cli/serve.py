@@ -6,26 +6,12 @@ from pathlib import Path
 
 import click
 
-from flows.cli.common import UsageError, use_prefect
+from flows.cli.common import UsageError, schedule_options, use_prefect
 
 
 @click.command("serve")
-@click.option(
-    "--cron",
-    default="0 2 * * *",
-    show_default=True,
-    help="When the nightly sync runs (cron expression).",
-)
-@click.option(
-    "--timezone",
-    "timezone_name",
-    metavar="TZ",
-    help="IANA time zone of the cron expression (default: this machine's zone).",
-)
-@click.option(
-    "--inbox",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The inbox folder (default ERP_SYNC_INBOX, else ./inbox).",
+@schedule_options(
+    "the nightly sync", inbox_help="The inbox folder (default ERP_SYNC_INBOX, else ./inbox)."
 )
 def serve_command(cron: str, timezone_name: str | None, inbox: Path | None) -> None:
     """Serve the nightly sync as the Prefect deployment nightly-sync/nightly, until stopped.
