@@ -50,6 +50,7 @@ from flows.sync_flow import (
     _run_batches,
     plan_sync,
     prune_history_after_sync,
+    reports_recovered,
     sync_exit_code,
     write_reports_index,
 )
@@ -271,16 +272,7 @@ def _dispatch(
             }
             for r in runs
         ],
-        "reports_recovered": [
-            {
-                "run_id": r.run_id,
-                "org": r.org,
-                "report_dir": str(r.run_dir),
-                "error": r.error,
-                "message": r.message(),
-            }
-            for r in recovered
-        ],
+        "reports_recovered": reports_recovered(recovered),
         "index": str(index) if index is not None else None,
     }
 

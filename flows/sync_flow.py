@@ -35,6 +35,7 @@ from flows.import_flow import import_file
 from flows.importing import (
     ImportOptions,
     ImportResult,
+    Rewritten,
     file_sha256,
     pair_sha256,
     write_missing_reports,
@@ -372,6 +373,20 @@ def _run_batches(
         return [result for future in futures for result in future.result()]
 
 
+def reports_recovered(recovered: list[Rewritten]) -> list[dict[str, Any]]:
+    """The summary's `reports_recovered`: the earlier runs whose missing reports were written."""
+    return [
+        {
+            "run_id": r.run_id,
+            "org": r.org,
+            "report_dir": str(r.run_dir),
+            "error": r.error,
+            "message": r.message(),
+        }
+        for r in recovered
+    ]
+
+
 def sync_exit_code(files: list[dict[str, Any]], org_errors: list[dict[str, Any]]) -> int:
     """The highest exit code of the sync's files and organisation errors (0 when none)."""
     return max([0, *(f["exit_code"] for f in files), *(e["exit_code"] for e in org_errors)])
@@ -437,15 +452,6 @@ def _sync(
         "skipped_already_applied": plan.skipped_already_applied,
         "unknown_orgs": plan.unknown_orgs,
         "org_errors": plan.org_errors,
-        "reports_recovered": [
-            {
-                "run_id": r.run_id,
-                "org": r.org,
-                "report_dir": str(r.run_dir),
-                "error": r.error,
-                "message": r.message(),
-            }
-            for r in recovered
-        ],
+        "reports_recovered": reports_recovered(recovered),
         "index": str(index) if index is not None else None,
     }
