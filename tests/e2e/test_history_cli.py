@@ -13,17 +13,19 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from loaders.orgs import add_org
 from tests.e2e.cli import CliEnv, Result, finish, run_cli, start_cli_subprocess
 from tests.e2e.helpers import (
     WAIT,
     checksum,
     csv_file,
+    import_args,
     import_backends,
     kill_group,
     names_of,
+    process_env,
     reaped,
     register,
+    summary_of,
     table_held,
     two_blocked,
     wait_until,
@@ -72,23 +74,20 @@ def write(path: Path, body: str) -> Path:
 
 
 def imported(env: CliEnv, path: Path, org: str, *options: str) -> tuple[Result, dict[str, Any]]:
-    result = run_cli(
-        ["import", str(path), "--org", org, "--json", "--report-dir", str(env.cwd / "r"), *options],
-        env,
-    )
-    return result, (result.json() if result.stdout.strip() else {})
+    """`import --json` of path into org: the result and its summary ({} when it printed none)."""
+    result = run_cli(import_args(path, org, env, *options), env)
+    return result, (summary_of(result) if result.stdout.strip() else {})
 
 
 @pytest.fixture
 def env(db_url: str, prefect_api: str, tmp_path: Path) -> CliEnv:
-    return CliEnv(db_url=db_url, prefect_api=prefect_api, cwd=tmp_path)
+    return process_env(db_url, prefect_api, tmp_path)
 
 
 @pytest.fixture
 def org(engine: Engine) -> str:
     slug = f"h-{uuid.uuid4().hex[:10]}"
-    with engine.begin() as conn:
-        add_org(conn, slug)
+    register(engine, slug)
     return slug
 
 
@@ -114,9 +113,9 @@ def test_import_v1_v2_then_revert_v2_gives_back_v1_and_reverting_the_revert_give
         "0000125": "deactivated",
         "0000126": "inserted",
     }
-    report = (env.cwd / "r" / v2["run_id"] / "report.html").read_text(encoding="utf-8")
+    report = (env.cwd / "reports" / v2["run_id"] / "report.html").read_text(encoding="utf-8")
     assert 'id="changes"' in report and 'data-field="customer default_currency"' in report
-    index = (env.cwd / "r" / "index.html").read_text(encoding="utf-8")
+    index = (env.cwd / "reports" / "index.html").read_text(encoding="utf-8")
     # currency, city, a deactivation; Bert's name, primary moved to Bert and to Emil (3 contacts)
     assert 'data-figure="fields_changed">7<' in index
     hist = run_cli(["history", "--org", org, "--customer", "0000123", "--json"], env).json()
@@ -198,7 +197,7 @@ def test_the_sync_applies_an_organisations_files_in_as_of_order_and_refuses_the_
     # Name order would put "b_" first; as-of order applies a_ (20th) then b_ (21st).
     write(inbox / org / "b_2026-11-21.csv", "0000123,From 21st,,EUR,de,,,,\n")
     write(inbox / org / "a_2026-11-22.csv", "0000123,From 22nd,,EUR,de,,,,\n")
-    result = run_cli(["sync", str(inbox), "--json", "--report-dir", str(tmp_path / "r")], env)
+    result = run_cli(["sync", str(inbox), "--json", "--report-dir", str(env.cwd / "reports")], env)
     assert result.exit_code == 0, result
     assert [Path(f["file"]).name for f in result.json()["files"]] == [
         "b_2026-11-21.csv",
@@ -206,17 +205,10 @@ def test_the_sync_applies_an_organisations_files_in_as_of_order_and_refuses_the_
     ]
     shutil.rmtree(inbox / org)
     write(inbox / org / "late_2026-11-20.csv", "0000123,From 20th,,EUR,de,,,,\n")
-    result = run_cli(["sync", str(inbox), "--json", "--report-dir", str(tmp_path / "r")], env)
+    result = run_cli(["sync", str(inbox), "--json", "--report-dir", str(env.cwd / "reports")], env)
     assert result.exit_code == 3, result
     assert [f["status"] for f in result.json()["files"]] == ["rejected"]
-    with engine.connect() as conn:
-        name = conn.execute(
-            sa.text(
-                "SELECT c.name FROM customer c JOIN org o ON o.id = c.org_id WHERE o.slug = :s"
-            ),
-            {"s": org},
-        ).scalar_one()
-    assert name == "From 22nd"
+    assert names_of(engine, org) == {"0000123": "From 22nd"}
 
 
 def test_pruning_deletes_old_history_and_keeps_the_customers(
@@ -263,18 +255,17 @@ def test_a_revert_and_an_import_of_one_organisation_never_interleave(
     slug = f"hc-{uuid.uuid4().hex[:8]}"
     register(engine, slug)
     numbers = [f"{i:04d}" for i in range(200)]
-    args = ["--org", slug, "--json", "--report-dir", str(tmp_path / "r")]
-    v1 = run_cli(
-        ["import", str(csv_file(tmp_path / "v1.csv", [(n, "v1") for n in numbers])), *args], env
-    )
-    v2 = run_cli(
-        ["import", str(csv_file(tmp_path / "v2.csv", [(n, "v2") for n in numbers])), *args], env
+    v1, v2 = (
+        run_cli(
+            import_args(csv_file(tmp_path / f"{v}.csv", [(n, v) for n in numbers]), slug, env), env
+        )
+        for v in ("v1", "v2")
     )
     assert (v1.exit_code, v2.exit_code) == (0, 0), (v1, v2)
     v3 = csv_file(tmp_path / "v3.csv", [(n, "v3") for n in numbers])
     with table_held(db_url, "customer") as release:
-        revert = start_cli_subprocess(["revert", v2.json()["run_id"], "--json"], env)
-        imp = start_cli_subprocess(["import", str(v3), *args], env)
+        revert = start_cli_subprocess(["revert", summary_of(v2)["run_id"], "--json"], env)
+        imp = start_cli_subprocess(import_args(v3, slug, env), env)
         with reaped(revert, imp):
             waiting = wait_until(
                 "the revert and the import are both blocked",
@@ -306,23 +297,13 @@ def test_a_revert_killed_in_the_middle_changes_nothing(
 ) -> None:
     slug = f"hk-{uuid.uuid4().hex[:8]}"
     register(engine, slug)
-    args = ["--org", slug, "--json", "--report-dir", str(tmp_path / "r")]
-    run_cli(
-        [
-            "import",
-            str(csv_file(tmp_path / "v1.csv", [(f"{i:04d}", "v1") for i in range(300)])),
-            *args,
-        ],
-        env,
+    _, v1 = imported(
+        env, csv_file(tmp_path / "v1.csv", [(f"{i:04d}", "v1") for i in range(300)]), slug
     )
-    v2 = run_cli(
-        [
-            "import",
-            str(csv_file(tmp_path / "v2.csv", [(f"{i:04d}", "v2") for i in range(400)])),
-            *args,
-        ],
-        env,
-    ).json()
+    result, v2 = imported(
+        env, csv_file(tmp_path / "v2.csv", [(f"{i:04d}", "v2") for i in range(400)]), slug
+    )
+    assert (v1["status"], v2["status"]) == ("succeeded", "succeeded"), result
     before = checksum(engine, slug)
     # The revert deletes v2's new contacts, then waits to delete v2's new customers.
     with table_held(db_url, "customer") as release:
