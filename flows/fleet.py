@@ -39,7 +39,6 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 from sqlalchemy.engine import Engine
 
-from contract import ExitCode, RunStatus
 from flows.dbslot import DB_LIMIT, WORKER_ENV, forget_limit
 from flows.importing import ImportOptions, write_missing_reports
 from flows.runtime import open_database
@@ -48,6 +47,7 @@ from flows.shards import Shard, pack_shards, shard_count
 from flows.sync_flow import (
     SyncPlan,
     _run_batches,
+    failed_file,
     plan_sync,
     prune_history_after_sync,
     reports_recovered,
@@ -232,17 +232,7 @@ def _dispatch(
         for org in run.shard.orgs:
             batch = planned.get(org)
             for path in batch.files if batch is not None else []:
-                files.append(
-                    {
-                        "org": org,
-                        "file": str(path),
-                        "status": str(RunStatus.FAILED),
-                        "run_id": None,
-                        "exit_code": int(ExitCode.FAILED),
-                        "report_dir": None,
-                        "reports_error": None,
-                    }
-                )
+                files.append(failed_file(org, path))
     pruned = prune_history_after_sync(engine, settings.history_days)
     if pruned is not None and pruned.runs:
         logger.info("pruned the change history of %d run(s)", pruned.runs)

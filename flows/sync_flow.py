@@ -317,12 +317,52 @@ def _file_result(org: str, path: Path, result: ImportResult) -> dict[str, Any]:
     }
 
 
+def failed_file(org: str, path: Path) -> dict[str, Any]:
+    """A file whose import crashed, or was lost with its shard: nothing applied, no run known."""
+    return {
+        "org": org,
+        "file": str(path),
+        "status": str(RunStatus.FAILED),
+        "run_id": None,
+        "exit_code": int(ExitCode.FAILED),
+        "report_dir": None,
+        "reports_error": None,
+    }
+
+
+def _not_applied(org: str, path: Path, failed: Path) -> dict[str, Any]:
+    """A file left for the next sync because an earlier file of its organisation failed."""
+    return {
+        "org": org,
+        "file": str(path),
+        "status": str(RunStatus.SKIPPED),
+        "run_id": None,
+        "exit_code": int(ExitCode.OK),
+        "report_dir": None,
+        "reports_error": None,
+        "reason": (
+            f"not applied: the organisation's earlier file {failed.name} failed; its files "
+            "apply in order, so the next sync applies this one after it"
+        ),
+    }
+
+
 def import_org_files(
     batch: OrgBatch, logger: logging.Logger | logging.LoggerAdapter[Any]
 ) -> list[dict[str, Any]]:
-    """Import one organisation's files in order, each as a subflow run; a failure stops none."""
+    """Import one organisation's files in order, each as a subflow run.
+
+    A rejected file stops none (it applied nothing, and the next file does not depend on it);
+    a failed one (an infrastructure failure or a crash) stops the organisation's later files:
+    applying them would apply its exports out of order. They stay new for the next sync.
+    """
     results = []
+    failed: Path | None = None
     for path in batch.files:
+        if failed is not None:
+            logger.warning("%s: %s: not applied, %s failed", batch.slug, path.name, failed.name)
+            results.append(_not_applied(batch.slug, path, failed))
+            continue
         options = batch.options
         if path in batch.contacts:
             options = options.model_copy(update={"contacts": batch.contacts[path]})
@@ -337,21 +377,14 @@ def import_org_files(
             imported = import_file(str(path), batch.slug, options)
         except Exception as exc:  # a crash outside the import's own handling
             logger.error("%s: %s: import crashed: %s", batch.slug, path.name, type(exc).__name__)
-            results.append(
-                {
-                    "org": batch.slug,
-                    "file": str(path),
-                    "status": str(RunStatus.FAILED),
-                    "run_id": None,
-                    "exit_code": int(ExitCode.FAILED),
-                    "report_dir": None,
-                    "reports_error": None,
-                }
-            )
+            results.append(failed_file(batch.slug, path))
+            failed = path
             continue
         result = _file_result(batch.slug, path, imported)
         logger.info("%s: %s: %s", batch.slug, path.name, result["status"])
         results.append(result)
+        if result["status"] == RunStatus.FAILED:
+            failed = path
     return results
 
 

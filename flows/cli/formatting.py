@@ -159,6 +159,9 @@ def format_sync_result(result: dict[str, Any]) -> str:
         lines.append("nothing new to import")
     for error in result["org_errors"]:
         lines.append(f"{error['org']}: skipped: {error['message']}")
+    for file in result["files"]:
+        if file.get("reason"):
+            lines.append(f"{file['org']}: {Path(file['file']).name}: {file['reason']}")
     skipped = result["skipped_already_applied"]
     if skipped:
         lines.append(f"{skipped} file(s) already applied before: skipped (use --force to apply)")

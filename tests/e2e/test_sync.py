@@ -267,6 +267,72 @@ def test_an_unknown_organisation_alone_makes_the_sync_exit_2(
     assert result["exit_code"] == 2
 
 
+# --- a failed file stops its organisation's later files ---------------------------------------
+
+CRASH_HEADER = "erp_customer_number,name,default_currency,default_language\n"
+
+
+def test_a_failed_file_stops_its_organisations_later_files_until_the_next_sync(
+    engine: Engine, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    files = {
+        "crash-org/a_2026-11-20.csv": "K-1,Crash Me,EUR,de\n",
+        "crash-org/b_2026-11-21.csv": "K-1,Second,EUR,de\nK-2,New,EUR,de\n",
+        "crash-org/c_2026-11-22.csv": "K-1,Third,EUR,de\n",
+        "crash-other/customers.csv": "K-9,Other,EUR,de\n",
+    }
+    for name, rows in files.items():
+        (inbox / name).parent.mkdir(parents=True, exist_ok=True)
+        (inbox / name).write_text(CRASH_HEADER + rows, encoding="utf-8")
+    register(engine, "crash-org", "crash-other")
+    # A real database error in the first file's load: the database refuses the name.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "ALTER TABLE customer ADD CONSTRAINT crash_me CHECK (name <> 'Crash Me') NOT VALID"
+            )
+        )
+    try:
+        first = sync(inbox, tmp_path / "reports")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE customer DROP CONSTRAINT crash_me"))
+
+    crashed = by_org(first)["crash-org"]
+    assert [(Path(f["file"]).name, f["status"], f["exit_code"]) for f in crashed] == [
+        ("a_2026-11-20.csv", "failed", 4),
+        ("b_2026-11-21.csv", "skipped", 0),
+        ("c_2026-11-22.csv", "skipped", 0),
+    ]
+    for later in crashed[1:]:
+        assert later["run_id"] is None
+        assert "earlier file a_2026-11-20.csv failed" in later["reason"]
+    assert [r["status"] for r in runs_of(engine, "crash-org")] == ["failed"]
+    assert customers_of(engine, "crash-org") == {}
+    assert [f["status"] for f in by_org(first)["crash-other"]] == ["succeeded"]
+    assert first["exit_code"] == 4
+    from flows.cli.formatting import format_sync_result
+
+    assert "crash-org: c_2026-11-22.csv: not applied: " in format_sync_result(first)
+
+    second = sync(inbox, tmp_path / "reports")
+    assert [(Path(f["file"]).name, f["status"]) for f in second["files"]] == [
+        ("a_2026-11-20.csv", "succeeded"),
+        ("b_2026-11-21.csv", "succeeded"),
+        ("c_2026-11-22.csv", "succeeded"),
+    ]
+    assert customers_of(engine, "crash-org") == {"K-1": True, "K-2": True}
+    with engine.connect() as conn:
+        name = conn.execute(
+            sa.select(customer.c.name)
+            .where(customer.c.erp_customer_number == "K-1")
+            .join(org, org.c.id == customer.c.org_id)
+            .where(org.c.slug == "crash-org")
+        ).scalar_one()
+    assert name == "Third"  # applied in as-of order
+
+
 # --- renamed copies, --force, erp-sync.toml ---------------------------------------------------
 
 
