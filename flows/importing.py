@@ -726,6 +726,8 @@ def _record(
         forced=ctx.options.force,
         header=export.header,
         rejected_rows=validated.rejected_rows,
+        contacts_header=export.contacts_header,
+        contacts_delimiter=export.contacts_delimiter,
     )
     if loaded.status in APPLIED_STATUSES and not ctx.options.dry_run and export.header:
         layout = layout_of(export)
@@ -796,6 +798,8 @@ def record_run(
             forced=ctx.options.force,
             header=export.header,
             rejected_rows=rejected_rows,
+            contacts_header=export.contacts_header,
+            contacts_delimiter=export.contacts_delimiter,
         )
 
 
@@ -964,8 +968,17 @@ def write_reports_again(
     if report_dir is not None and str(report_dir / str(run_id)) != summary.report_dir:
         moved = str(report_dir / str(run_id))
         summary = summary.model_copy(update={"report_dir": moved})
-    export = ExportInfo(summary.sha256, summary.encoding, summary.delimiter, stored.header)
-    rejected = stored.rejected_rows if stored.rejected_rows.height else None
+    export = ExportInfo(
+        summary.sha256,
+        summary.encoding,
+        summary.delimiter,
+        stored.header,
+        stored.contacts_header or (),
+        stored.contacts_delimiter,
+    )
+    # a two-file run's rows, even none, are split by file: rejected_contacts.csv is written too
+    split = stored.contacts_header is not None
+    rejected = stored.rejected_rows if stored.rejected_rows.height or split else None
     run_dir = Path(summary.report_dir or ".")
     try:
         write_reports(

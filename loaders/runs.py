@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # reading runs (`erp-sync runs`, `report`) needs no polars: s
 # Every column of import_issue but its generated id.
 ISSUE_COPY_COLUMNS = [column.name for column in import_issue.c if not column.primary_key]
 
-REJECTED_ROW_COPY_COLUMNS = ["run_id", "position", "line", "cells", "extra", "errors"]
+REJECTED_ROW_COPY_COLUMNS = ["run_id", "position", "line", "cells", "extra", "errors", "file"]
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,12 @@ class StoredReports:
     header: tuple[str, ...] | None
     """the source header; None for a run recorded before the header was kept (migration 0005)"""
     rejected_rows: pl.DataFrame
-    """`_line`, `c0`..`c{k-1}` (k = len(header)), `_extra` and `errors`, in the run's order"""
+    """`_line`, `c0`..`c{k-1}` (k = len(header) + len(contacts_header)), `_extra` and `errors`,
+    in the run's order; with a contacts header also `_file` (the contacts file's rows)"""
     reports_written_at: datetime | None
+    contacts_header: tuple[str, ...] | None = None
+    """a two-file export's contacts header, when its rejected rows were split by file"""
+    contacts_delimiter: str | None = None
 
 
 def find_applied_run(conn: Connection, org_id: uuid.UUID, sha256: str) -> uuid.UUID | None:
@@ -71,16 +75,23 @@ def record_run(
     header: Sequence[str] = (),
     rejected_rows: pl.DataFrame | None = None,
     reports_written_at: datetime | None = None,
+    contacts_header: Sequence[str] = (),
+    contacts_delimiter: str | None = None,
 ) -> None:
     """Insert the run's row and COPY its issues and rejected rows, on the caller's transaction.
 
     `rejected_rows` is the validators' frame (`_line`, `c0`..`c{k-1}` for the k columns of
     `header`, `_extra`, `errors`); with the header, the delimiter and the issues it is all that
     the report files need, so they can be written again from here (`read_stored_reports`).
+    A two-file export's frame has `_file` and the contacts file's cells after the customers
+    file's: with `contacts_header` they are kept too (rejected_contacts.csv).
     """
     import polars as pl
 
     from loaders.staging import copy_frame
+
+    split = rejected_rows is not None and "_file" in rejected_rows.columns
+    stored_contacts_header = list(contacts_header) if split else None
 
     rows, customers, contacts = summary.rows, summary.customers, summary.contacts
     document = summary.to_json_dict()
@@ -115,6 +126,8 @@ def record_run(
             report_dir=summary.report_dir,
             summary=document,
             header=list(header),
+            contacts_header=stored_contacts_header,
+            contacts_delimiter=contacts_delimiter if split else None,
             as_of=summary.as_of,
             reverts=uuid.UUID(summary.reverts) if summary.reverts else None,
             reports_written_at=reports_written_at,
@@ -126,7 +139,8 @@ def record_run(
         )
         copy_frame(conn, import_issue, frame, ISSUE_COPY_COLUMNS)
     if rejected_rows is not None and rejected_rows.height:
-        frame = _rejected_row_records(rejected_rows, len(header)).with_columns(
+        width = len(header) + len(stored_contacts_header or ())
+        frame = _rejected_row_records(rejected_rows, width).with_columns(
             pl.lit(summary.run_id).alias("run_id")
         )
         copy_frame(conn, import_rejected_row, frame, REJECTED_ROW_COPY_COLUMNS)
@@ -177,6 +191,9 @@ def _rejected_row_records(rejected_rows: pl.DataFrame, width: int) -> pl.DataFra
         (
             pl.col("errors").cast(pl.String) if "errors" in columns else pl.lit(None, pl.String)
         ).alias("errors"),
+        (pl.col("_file").cast(pl.String) if "_file" in columns else pl.lit(None, pl.String)).alias(
+            "file"
+        ),
     )
 
 
@@ -187,9 +204,13 @@ def read_stored_reports(conn: Connection, run_id: uuid.UUID) -> StoredReports | 
     from contract.frames import ISSUE_SCHEMA
 
     run = conn.execute(
-        sa.select(import_run.c.summary, import_run.c.header, import_run.c.reports_written_at).where(
-            import_run.c.id == run_id
-        )
+        sa.select(
+            import_run.c.summary,
+            import_run.c.header,
+            import_run.c.reports_written_at,
+            import_run.c.contacts_header,
+            import_run.c.contacts_delimiter,
+        ).where(import_run.c.id == run_id)
     ).one_or_none()
     if run is None:
         return None
@@ -207,13 +228,15 @@ def read_stored_reports(conn: Connection, run_id: uuid.UUID) -> StoredReports | 
     ).all()
     issues = pl.DataFrame([tuple(r) for r in issue_rows], schema=ISSUE_SCHEMA, orient="row")
     header = tuple(run.header) if run.header is not None else None
-    width = len(header or ())
+    contacts_header = tuple(run.contacts_header) if run.contacts_header is not None else None
+    width = len(header or ()) + len(contacts_header or ())
     rejected = conn.execute(
         sa.select(
             import_rejected_row.c.line,
             import_rejected_row.c.cells,
             import_rejected_row.c.extra,
             import_rejected_row.c.errors,
+            import_rejected_row.c.file,
         )
         .where(import_rejected_row.c.run_id == run_id)
         .order_by(import_rejected_row.c.position)
@@ -224,12 +247,14 @@ def read_stored_reports(conn: Connection, run_id: uuid.UUID) -> StoredReports | 
             "cells": [r.cells for r in rejected],
             "_extra": [r.extra for r in rejected],
             "errors": [r.errors for r in rejected],
+            "_file": [r.file for r in rejected],
         },
         schema={
             "_line": pl.Int64(),
             "cells": pl.List(pl.String),
             "_extra": pl.List(pl.String),
             "errors": pl.String(),
+            "_file": pl.String(),
         },
     )
     rejected_rows = stored.select(
@@ -237,6 +262,7 @@ def read_stored_reports(conn: Connection, run_id: uuid.UUID) -> StoredReports | 
         *(pl.col("cells").list.get(i, null_on_oob=True).alias(f"c{i}") for i in range(width)),
         "_extra",
         "errors",
+        *(["_file"] if contacts_header is not None else []),
     )
     return StoredReports(
         summary=summary_of(run.summary),
@@ -244,6 +270,8 @@ def read_stored_reports(conn: Connection, run_id: uuid.UUID) -> StoredReports | 
         header=header,
         rejected_rows=rejected_rows,
         reports_written_at=run.reports_written_at,
+        contacts_header=contacts_header,
+        contacts_delimiter=run.contacts_delimiter,
     )
 
 

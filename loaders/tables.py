@@ -168,6 +168,9 @@ import_run = Table(
     Column("summary", JSONB(none_as_null=True), nullable=False),
     # The source header, as read (NULL: recorded before migration 0005 kept it).
     Column("header", ARRAY(Text)),
+    # A two-file export's contacts file: its header and delimiter (NULL: one file, or before 0010).
+    Column("contacts_header", ARRAY(Text)),
+    Column("contacts_delimiter", Text),
     # When the report files were last written; NULL while they are missing.
     Column("reports_written_at", DateTime(timezone=True)),
     # The export's as-of time (its file name or --as-of); NULL when it has none.
@@ -229,6 +232,9 @@ import_rejected_row = Table(
     # The fields of a row longer than the header.
     Column("extra", ARRAY(Text)),
     Column("errors", Text),
+    # The contacts file's name for a row of a two-file export's contacts file (its cells: the
+    # customers file's columns, then the contacts file's); NULL for the customers file's rows.
+    Column("file", Text),
 )
 
 # The header of the last applied file per organisation and source profile (header drift).

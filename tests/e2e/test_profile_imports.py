@@ -296,6 +296,21 @@ def test_the_dynamics_pair_imports_as_one_run_with_issues_naming_their_file(
     assert [r.split(",")[0] for r in lines[1:]] == ["ACC-1002", "ACC-1009", "ACC-1002"]
 
 
+def test_report_write_rebuilds_every_report_file_of_a_two_file_import_byte_for_byte(
+    env: CliEnv, org: str, tmp_path: Path
+) -> None:
+    accounts, contacts = dynamics_pair(tmp_path)
+    done = import_file(env, accounts, org, "--contacts", str(contacts), "--profile", "dynamics365")
+    assert done.code == 1, done
+    written = {p.name: p.read_bytes() for p in done.run_dir.iterdir()}
+    assert "rejected_contacts.csv" in written and "rejected_rows.csv" in written
+    shutil.rmtree(done.run_dir)
+
+    again = run_cli(["report", done.summary["run_id"], "--write"], env)
+    assert again.exit_code == 0, again
+    assert {p.name: p.read_bytes() for p in done.run_dir.iterdir()} == written
+
+
 def test_a_contacts_file_needs_a_two_file_profile(env: CliEnv, org: str, tmp_path: Path) -> None:
     accounts, contacts = dynamics_pair(tmp_path)
     result = run_cli(["import", str(accounts), "--org", org, "--contacts", str(contacts)], env)
