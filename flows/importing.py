@@ -1122,19 +1122,21 @@ def _cut(rows: pl.DataFrame, part: pl.Series, parts: int) -> list[pl.DataFrame |
     until their turn. `rows` is emptied column by column on the way, so that the file's text is
     never held twice."""
     masks = [part == k for k in range(parts)]
-    first: list[pl.Series] = []
-    packed: list[_Packed] = [[] for _ in range(parts)]
-    for name in rows.columns:
-        column = rows.drop_in_place(name)
-        first.append(column.filter(masks[0]))
-        for k in range(1, parts):
-            packed[k].append(
-                pl.DataFrame([column.filter(masks[k])])
-                .write_ipc(None, compression="lz4")
-                .getvalue()
-            )
-        del column
-    return [pl.DataFrame(first), *packed[1:]]
+
+    def split(column: pl.Series) -> tuple[pl.Series, list[bytes]]:
+        packed = [
+            pl.DataFrame([column.filter(mask)]).write_ipc(None, compression="lz4").getvalue()
+            for mask in masks[1:]
+        ]
+        return column.filter(masks[0]), packed
+
+    # two columns at a time (polars releases the GIL); each is released once split
+    with ThreadPoolExecutor(2, thread_name_prefix="erp-sync-cut") as pool:
+        done = list(pool.map(split, (rows.drop_in_place(name) for name in rows.columns)))
+    first = [column for column, _ in done]
+    packed = [[columns[k] for _, columns in done] for k in range(parts - 1)]
+    del done
+    return [pl.DataFrame(first), *packed]
 
 
 def _validate_part(
