@@ -103,8 +103,9 @@ def _run(
     path: Path,
     reports: Path,
     steps: importing.Steps | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
-    options = importing.ImportOptions(report_dir=reports)
+    options = importing.ImportOptions(report_dir=reports, **options)
     summary = importing.run_import(engine, importing.new_run(org, path, options), steps).summary
     return summary.to_json_dict()
 
@@ -132,8 +133,9 @@ def _recorded_issues(engine: Engine, org_id: uuid.UUID) -> list[Any]:
         ).all()
 
 
+@pytest.mark.parametrize("mode", ["upsert", "full"])
 def test_a_partitioned_import_gives_exactly_what_a_single_part_import_gives(
-    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     first = _export(tmp_path)
     # a re-sync: some customers gone, some changed, some new
@@ -155,8 +157,11 @@ def test_a_partitioned_import_gives_exactly_what_a_single_part_import_gives(
     for label, rows_per_part in (("whole", 10**9), ("parts", 250)):
         monkeypatch.setattr(validate_module, "ROWS_PER_PART", rows_per_part)
         monkeypatch.setattr(validate_module, "MIN_ROWS_FOR_PARTS", 300)
-        org = make_org(engine, f"in-{label}")
-        summaries = [_run(engine, org, p, tmp_path / label, steps) for p in (first, second)]
+        org = make_org(engine, f"in-{label}-{mode}")
+        summaries = [
+            _run(engine, org, p, tmp_path / label, steps, mode=mode, max_deactivate_rate=0.5)
+            for p in (first, second)
+        ]
         results[label] = (
             [_comparable(s) for s in summaries],
             [_reports(s) for s in summaries],
@@ -167,6 +172,8 @@ def test_a_partitioned_import_gives_exactly_what_a_single_part_import_gives(
     first_summary = results["whole"][0][0]
     assert first_summary["rows"]["rejected"] and first_summary["customers"]["inserted"] > 350
     assert results["whole"][0][1]["customers"]["updated"]  # the re-sync changed some
+    if mode == "full":
+        assert results["whole"][0][1]["customers"]["deactivated"]
     assert results["parts"] == results["whole"]
 
 
