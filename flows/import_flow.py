@@ -25,6 +25,7 @@ from flows.importing import (
     ImportResult,
     Loaded,
     Outcome,
+    RawHolder,
     Rejected,
     RunContext,
 )
@@ -132,6 +133,46 @@ def load_task(
     return loaded
 
 
+@task(name="validate-and-load", cache_policy=NONE, persist_result=False)
+def pipeline_task(
+    engine: Engine,
+    ctx: RunContext,
+    export: ExportInfo,
+    holder: RawHolder,
+    prints: RawPrints | None = None,
+) -> tuple[Validated | Rejected, Loaded | None]:
+    """A big file: validate it in parts and load part k while part k + 1 validates, in one
+    transaction, holding a slot of erp-sync-db (when it exists) while the transaction is open.
+    Not retried: the raw rows are dropped part by part as they are validated."""
+    with database_slot():
+        checked, loaded = importing.pipeline_step(engine, ctx, export, holder, prints)
+    logger = get_run_logger()
+    if isinstance(checked, Rejected):
+        logger.info("the file is refused: %s", ", ".join(e.code for e in checked.file_errors))
+    else:
+        logger.info(
+            "%d rows valid, %d rejected (%d customers)",
+            checked.rows_valid,
+            checked.rows_rejected,
+            checked.customers_rejected,
+        )
+    if loaded is not None:
+        c = loaded.counts
+        logger.info(
+            "%s: customers +%d ~%d =%d, deactivated %d, reactivated %d; contacts +%d ~%d =%d",
+            loaded.status,
+            c.customers_inserted,
+            c.customers_updated,
+            c.customers_unchanged,
+            c.customers_deactivated,
+            c.customers_reactivated,
+            c.contacts_inserted,
+            c.contacts_updated,
+            c.contacts_unchanged,
+        )
+    return checked, loaded
+
+
 @task(name="report", cache_policy=NONE, persist_result=False)
 def report_task(engine: Engine | None, outcome: Outcome) -> ImportResult:
     """Write the run's reports and publish its summary as Prefect artifacts."""
@@ -143,7 +184,12 @@ def report_task(engine: Engine | None, outcome: Outcome) -> ImportResult:
 
 
 TASKS = importing.Steps(
-    read=read_task, validate=validate_task, load=load_task, report=report_task, skip=skip_task
+    read=read_task,
+    validate=validate_task,
+    load=load_task,
+    report=report_task,
+    skip=skip_task,
+    pipeline=pipeline_task,
 )
 
 

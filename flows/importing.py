@@ -19,9 +19,11 @@ which wrap these steps one to one, as `Steps`; tests call `run_import` with the 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +36,7 @@ from sqlalchemy.engine import Engine
 import reporting
 from contract import (
     APPLIED_STATUSES,
+    KEY,
     ContactCounts,
     CustomerCounts,
     ExitCode,
@@ -57,9 +60,11 @@ from loaders.orgs import Organisation
 from loaders.upsert import LoadCounts
 from reporting.files import write_rejected_rows_csv
 from validators import Validated, resolve_header, validate_rows
-from validators.drift import Layout, compare_layouts
+from validators.drift import Drift, Layout, compare_layouts
+from validators.header import HeaderMap
 from validators.mapping import Mapped, map_export, map_pair
 from validators.profiles import DEFAULT_PROFILE, Profile, default_profile, load_profile
+from validators.validate import PartPlan, combine_parts, part_count, plan_parts
 
 log = logging.getLogger(__name__)
 
@@ -520,6 +525,14 @@ def validate_step(
         validated = validate_rows(
             mapped.rows, mapped.header, prior=mapped.prior, shadow=mapped.shadow
         )
+    return judge_rows(ctx, validated, prints)
+
+
+def judge_rows(
+    ctx: RunContext, validated: Validated, prints: RawPrints | None
+) -> Validated | Rejected:
+    """The whole file's validation (the skipped customers' rows counted in), or its refusal by
+    the error budget."""
     validated = with_skipped(validated, prints)
     progress(
         f"{ctx.org.slug}: validated {validated.rows_valid:,} rows, "
@@ -654,8 +667,50 @@ def _apply(
             contacts_inserted=new.contacts_inserted,
             contacts_unchanged=split.unchanged_contacts + skipped_contacts,
         )
-    upsert.stage_export(conn, split.customers, split.contacts, validated.keys_seen)
-    if full:
+    merged = _stage_and_merge(
+        conn,
+        run_id,
+        org_id,
+        options,
+        validated,
+        split.customers,
+        split.contacts,
+        new=(split.new_customers, split.new_contacts),
+    )
+    return _add_counts(
+        merged,
+        LoadCounts(
+            customers_unchanged=split.unchanged_customers + skipped,
+            contacts_unchanged=split.unchanged_contacts + skipped_contacts,
+        ),
+    )
+
+
+def _add_counts(*counts: LoadCounts) -> LoadCounts:
+    """The sum of loads' counts, field by field."""
+    return LoadCounts(
+        **{name: sum(getattr(c, name) for c in counts) for name in LoadCounts.__dataclass_fields__}
+    )
+
+
+def _stage_and_merge(
+    conn: sa.Connection,
+    run_id: str,
+    org_id: uuid.UUID,
+    options: ImportOptions,
+    validated: Validated,
+    customers: pl.DataFrame,
+    contacts: pl.DataFrame,
+    *,
+    new: tuple[pl.DataFrame, pl.DataFrame] | None = None,
+    check_budget: bool = True,
+) -> LoadCounts:
+    """Stage the stored customers the file changes and merge them (full mode: deactivate the
+    ones it lacks); `new` customers, when given, are COPYed in between, after the deactivation
+    budget is judged on the stored customers."""
+    full = options.mode == ImportMode.FULL
+    upsert.stage_export(conn, customers, contacts, validated.keys_seen)
+    if full and check_budget:
         # before the new customers go in: the budget is a share of the customers stored
         missing, active = upsert.preview_deactivations(conn, org_id)
         budget = options.max_deactivate_rate
@@ -674,7 +729,7 @@ def _apply(
     def record_contacts(conn: sa.Connection, delta: sa.TableClause, fields: list[str]) -> None:
         history.record_contact_changes(conn, run_id, org_id, delta, fields)
 
-    new = upsert.insert_new_customers(conn, org_id, split.new_customers, split.new_contacts)
+    inserted = upsert.insert_new_customers(conn, org_id, *new) if new is not None else LoadCounts()
     customer_counts = upsert.apply_customers(
         conn,
         org_id,
@@ -685,20 +740,7 @@ def _apply(
     contact_counts = upsert.apply_contacts(
         conn, org_id, frozenset(validated.contacts.columns), before_write=record_contacts
     )
-    return LoadCounts(
-        customers_inserted=new.customers_inserted + customer_counts.customers_inserted,
-        customers_updated=customer_counts.customers_updated,
-        customers_unchanged=customer_counts.customers_unchanged
-        + split.unchanged_customers
-        + skipped,
-        customers_deactivated=customer_counts.customers_deactivated,
-        customers_reactivated=customer_counts.customers_reactivated,
-        contacts_inserted=new.contacts_inserted + contact_counts.contacts_inserted,
-        contacts_updated=contact_counts.contacts_updated,
-        contacts_unchanged=contact_counts.contacts_unchanged
-        + split.unchanged_contacts
-        + skipped_contacts,
-    )
+    return _add_counts(inserted, customer_counts, contact_counts)
 
 
 def _record(
@@ -754,16 +796,27 @@ def drift_step(
     Each difference is a `header_drift` warning; with --strict-header a column lost refuses
     the file. The first file of an organisation and profile has nothing to drift from.
     """
+    return with_drift(ctx, validated, read_drift(engine, ctx, export))
+
+
+def read_drift(engine: Engine, ctx: RunContext, export: ExportInfo) -> Drift | None:
+    """How the header differs from the last applied file's of this organisation and profile
+    (None: no header, no such file, or no difference)."""
     if not export.header:
-        return validated
+        return None
     with engine.connect() as conn:
         stored = headers.last_header(conn, ctx.org.id, ctx.profile.name)
     if stored is None:
-        return validated
+        return None
     drift = compare_layouts(
         Layout(stored.header, stored.delimiter, stored.encoding), layout_of(export)
     )
-    if not drift.messages:
+    return drift if drift.messages else None
+
+
+def with_drift(ctx: RunContext, validated: Validated, drift: Drift | None) -> Validated | Rejected:
+    """The validation with the drift's warnings, or the --strict-header refusal."""
+    if drift is None:
         return validated
     issues = pl.concat([drift.issues, validated.issues], how="vertical")
     if ctx.options.strict_header and drift.lost:
@@ -1023,6 +1076,309 @@ def write_missing_reports(engine: Engine, org_id: uuid.UUID, report_dir: Path) -
     return done
 
 
+# --- validate in parts, load part k while part k+1 validates -------------------------------------
+
+
+class RawHolder:
+    """The read export handed to `pipeline_step`, which takes it out so that nothing else keeps
+    its rows: they are cut into parts, and each part's raw rows go once it is validated."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: RawExport) -> None:
+        self.raw: RawExport | None = raw
+
+    def take(self) -> RawExport:
+        """The export (once)."""
+        raw, self.raw = self.raw, None
+        if raw is None:
+            raise RuntimeError("the export was taken already")
+        return raw
+
+
+def pipelined_parts(ctx: RunContext, raw: RawExport) -> int:
+    """How many parts `pipeline_step` cuts the export into; 1 means today's path (validate the
+    whole file, then load it): a file under `MIN_ROWS_FOR_PARTS` rows, a source profile or a
+    two-file export (their mapping looks across the whole file), a header that refuses the file."""
+    if not raw.header or raw.contacts is not None or not ctx.profile.is_default:
+        return 1
+    parts = part_count(raw.rows.height)
+    if parts < 2:
+        return 1
+    header = resolve_header(raw.header)
+    if header.file_errors or KEY not in header.columns:
+        return 1
+    return parts
+
+
+class _TodaysPath(Exception):
+    """Under the lock, before anything was loaded, the load found the file applied meanwhile,
+    stale, or over full mode's deactivation budget: validate it whole and let `load_step`
+    record what it records today."""
+
+
+class _Refused(Exception):
+    """The whole file's validation refuses it (error budget): roll back what was loaded."""
+
+    def __init__(self, rejected: Rejected) -> None:
+        super().__init__("refused")
+        self.rejected = rejected
+
+
+#: A part waiting for its validation: its raw columns, each an lz4-compressed Arrow IPC stream
+#: (the text of the export compresses about 4:1; a String column costs 16 bytes a cell more).
+_Packed = list[bytes]
+
+
+def _cut(rows: pl.DataFrame, part: pl.Series, parts: int) -> list[pl.DataFrame | _Packed | None]:
+    """The rows of each part, in file order: part 0 as a frame, the others packed (`_Packed`)
+    until their turn. `rows` is emptied column by column on the way, so that the file's text is
+    never held twice."""
+    masks = [part == k for k in range(parts)]
+
+    def split(column: pl.Series) -> tuple[pl.Series, list[bytes]]:
+        packed = [
+            pl.DataFrame([column.filter(mask)]).write_ipc(None, compression="lz4").getvalue()
+            for mask in masks[1:]
+        ]
+        return column.filter(masks[0]), packed
+
+    # two columns at a time (polars releases the GIL); each is released once split
+    with ThreadPoolExecutor(2, thread_name_prefix="erp-sync-cut") as pool:
+        done = list(pool.map(split, (rows.drop_in_place(name) for name in rows.columns)))
+    first = [column for column, _ in done]
+    packed = [[columns[k] for _, columns in done] for k in range(parts - 1)]
+    del done
+    return [pl.DataFrame(first), *packed]
+
+
+def _validate_part(
+    pieces: list[pl.DataFrame | _Packed | None], k: int, header: HeaderMap
+) -> Validated:
+    """Validate part k, dropping its raw rows (its rejected ones stay in the result)."""
+    piece, pieces[k] = pieces[k], None
+    if piece is None:
+        raise RuntimeError(f"part {k} was validated already")
+    if isinstance(piece, pl.DataFrame):
+        rows = piece
+    else:
+        rows = pl.concat([pl.read_ipc(io.BytesIO(column)) for column in piece], how="horizontal")
+    del piece
+    with upsert.timed(f"validate part {k + 1} ({rows.height:,} rows)"):
+        return validate_rows(rows, header)
+
+
+def pipeline_step(
+    engine: Engine,
+    ctx: RunContext,
+    export: ExportInfo,
+    holder: RawHolder,
+    prints: RawPrints | None = None,
+) -> tuple[Validated | Rejected, Loaded | None]:
+    """Validate and load a big file in parts partitioned by ranges of the customer key, in one
+    transaction: the new customers of part k are COPYed (by a loader thread, on the load's
+    connection) while part k + 1 validates; the stored customers the file changes are staged
+    and merged after the last part, as `load_step` does. The file is judged whole (error budget,
+    header drift) after the last part: a refused file is rolled back and reported as today.
+
+    Returns the validation (or refusal) and the load (None when refused before loading).
+    Raises SkipInvalidated as `load_step` does.
+    """
+    raw = holder.take()
+    header = resolve_header(raw.header)
+    plan = plan_parts(raw.rows, header, part_count(raw.rows.height))
+    with upsert.timed(f"cut the rows into {plan.parts} parts"):
+        pieces = _cut(raw.rows, plan.part, plan.parts)
+    del raw
+    drift = read_drift(engine, ctx, export)
+    if not (ctx.options.strict_header and drift is not None and drift.lost):
+        try:
+            return _load_in_parts(engine, ctx, export, pieces, header, plan, prints, drift)
+        except _TodaysPath:
+            log.info("nothing loaded in parts: the load decides on the whole file")
+        except _Refused as refused:
+            return refused.rejected, None
+    # today's path on the parts: validate every part, then judge and load the whole file
+    validated = combine_parts(
+        [_validate_part(pieces, k, header) for k in range(plan.parts)], header
+    )
+    checked = judge_rows(ctx, validated, prints)
+    if isinstance(checked, Validated):
+        checked = with_drift(ctx, checked, drift)
+    if isinstance(checked, Rejected):
+        return checked, None
+    return checked, load_step(engine, ctx, export, checked, prints)
+
+
+def _load_in_parts(
+    engine: Engine,
+    ctx: RunContext,
+    export: ExportInfo,
+    pieces: list[pl.DataFrame | _Packed | None],
+    header: HeaderMap,
+    plan: PartPlan,
+    prints: RawPrints | None,
+    drift: Drift | None,
+) -> tuple[Validated | Rejected, Loaded]:
+    options, org_id = ctx.options, ctx.org.id
+    full = options.mode == ImportMode.FULL
+    total_rows = plan.part.len() + (prints.skipped_rows if prints is not None else 0)
+    try:
+        with (
+            engine.connect() as conn,
+            conn.begin(),
+            ThreadPoolExecutor(1, thread_name_prefix="erp-sync-load") as loader,
+        ):
+            upsert.lock_organisation(conn, org_id)
+            if (
+                not options.force
+                and export.sha256 is not None
+                and runs.find_applied_run(conn, org_id, export.sha256) is not None
+            ) or stale_export(conn, ctx) is not None:
+                raise _TodaysPath
+            history.start_recording(conn, ctx.run_id)
+            with upsert.timed("read stored customers"):
+                stored = upsert.stored_customers(conn, org_id)
+            rebase = False
+            if prints is not None:
+                rules = upsert.raw_rules(conn, org_id)
+                if prints.skipped.height and (
+                    rules != prints.stored_rules
+                    or not upsert.skipped_still_stored(stored, prints.skipped, active_only=full)
+                ):
+                    raise SkipInvalidated
+                rebase = rules != prints.rules
+            if full and options.max_deactivate_rate is not None:
+                # judged on the stored customers, before any new one goes in
+                keys = prints.keys_seen if prints is not None else plan.keys_seen
+                active = stored.filter(pl.col("is_active"))
+                missing = active.join(keys.to_frame(KEY), on=KEY, how="anti").height
+                if active.height and missing / active.height > options.max_deactivate_rate:
+                    raise _TodaysPath
+            stored_part = plan.part_of(stored.get_column(KEY))
+            results: list[Validated] = []
+            changed: list[tuple[pl.DataFrame, pl.DataFrame]] = []
+            raw_updates: list[pl.DataFrame] = []
+            counts = [LoadCounts()]
+            pending: Future[LoadCounts] | None = None
+            rejected = 0
+            budget = options.max_error_rate
+            loading = True
+            try:
+                for k in range(plan.parts):
+                    part = _validate_part(pieces, k, header)
+                    rejected += part.rows_rejected
+                    if budget is not None and total_rows and rejected / total_rows > budget:
+                        # refused whatever the other parts hold: load nothing more
+                        budget, loading = None, False
+                    if loading:
+                        split = upsert.split_export(
+                            conn,
+                            org_id,
+                            part.customers,
+                            part.contacts,
+                            active_only=full,
+                            stored=stored.filter(stored_part == k),
+                            raw=raw_to_store(part, prints) if prints is not None else None,
+                            rebase=rebase,
+                        )
+                        changed.append((split.customers, split.contacts))
+                        if split.raw_updates is not None:
+                            raw_updates.append(split.raw_updates)
+                        counts.append(
+                            LoadCounts(
+                                customers_unchanged=split.unchanged_customers,
+                                contacts_unchanged=split.unchanged_contacts,
+                            )
+                        )
+                        _done(pending, counts)
+                        pending = None
+                        progress(
+                            f"{ctx.org.slug}: loading part {k + 1} of {plan.parts} "
+                            f"({split.new_customers.height:,} new customers)"
+                        )
+                        pending = loader.submit(
+                            upsert.insert_new_customers,
+                            conn,
+                            org_id,
+                            split.new_customers,
+                            split.new_contacts,
+                        )
+                        del split
+                    # what the reports need stays; the part's rows were loaded (or are loading)
+                    results.append(
+                        replace(
+                            part, customers=part.customers.clear(), contacts=part.contacts.clear()
+                        )
+                    )
+                    del part
+                _done(pending, counts)
+                pending = None
+            finally:
+                if pending is not None:
+                    wait([pending])  # the connection is the loader's until it is done
+            validated = combine_parts(results, header)
+            del results
+            checked = judge_rows(ctx, validated, prints)
+            if isinstance(checked, Rejected):
+                raise _Refused(checked)
+            validated = checked
+            if prints is not None:
+                counts.append(
+                    LoadCounts(
+                        customers_unchanged=prints.skipped.height,
+                        contacts_unchanged=prints.skipped_contacts,
+                    )
+                )
+            upsert.update_raw_prints(conn, org_id, pl.concat(raw_updates) if raw_updates else None)
+            if rebase and prints is not None:
+                upsert.set_raw_rules(conn, org_id, prints.rules)
+            customers = pl.concat([c for c, _ in changed])
+            contacts = pl.concat([c for _, c in changed])
+            del changed
+            if full or customers.height or contacts.height:
+                counts.append(
+                    _stage_and_merge(
+                        conn,
+                        ctx.run_id,
+                        org_id,
+                        options,
+                        validated,
+                        customers,
+                        contacts,
+                        check_budget=False,
+                    )
+                )
+            del customers, contacts
+            history.count_changes(conn, ctx.run_id)
+            total = _add_counts(*counts)
+            progress(
+                f"{ctx.org.slug}: loaded (+{total.customers_inserted:,} "
+                f"~{total.customers_updated:,} ={total.customers_unchanged:,})"
+            )
+            with_header = with_drift(ctx, validated, drift)
+            assert isinstance(with_header, Validated)  # a strict refusal never loads in parts
+            validated = with_header
+            status = RunStatus.PARTIAL if validated.rows_rejected else RunStatus.SUCCEEDED
+            loaded = Loaded(status, total, _now())
+            if options.dry_run:
+                raise _DryRunRollback
+            _record(conn, ctx, loaded, export, validated)
+            return validated, loaded
+    except _DryRunRollback:
+        pass
+    with engine.begin() as conn:
+        _record(conn, ctx, loaded, export, validated)
+    return validated, loaded
+
+
+def _done(pending: Future[LoadCounts] | None, counts: list[LoadCounts]) -> None:
+    """Wait for the loader's part (its error is raised here) and add what it inserted."""
+    if pending is not None:
+        counts.append(pending.result())
+    return None
+
+
 # --- the order of the steps --------------------------------------------------------------------
 
 
@@ -1038,6 +1394,10 @@ class Steps:
         load_step
     )
     report: Callable[[Engine | None, Outcome], ImportResult] = report_step
+    pipeline: Callable[
+        [Engine, RunContext, ExportInfo, RawHolder, RawPrints | None],
+        tuple[Validated | Rejected, Loaded | None],
+    ] = pipeline_step
     skip: Callable[[Engine, RunContext, RawExport, bool], tuple[RawExport, RawPrints | None]] = (
         lambda engine, ctx, raw, allow: skip_step(engine, ctx, raw, allow=allow)
     )
@@ -1086,6 +1446,19 @@ def run_import(engine: Engine, ctx: RunContext, steps: Steps | None = None) -> I
             if isinstance(raw, RawExport):
                 export = ExportInfo.of(raw)
                 raw, prints = steps.skip(engine, ctx, raw, allow_skip)
+                if pipelined_parts(ctx, raw) > 1:
+                    # a big file: validated and loaded in parts, in one step
+                    holder = RawHolder(raw)
+                    del raw
+                    try:
+                        checked, in_parts = steps.pipeline(engine, ctx, export, holder, prints)
+                    except SkipInvalidated:
+                        log.info("a customer skipped as unchanged was changed meanwhile: again")
+                        validated, issues = None, empty_issues()
+                        continue
+                    if isinstance(checked, Validated) and in_parts is not None:
+                        validated, issues, loaded = checked, checked.issues, in_parts
+                    break
                 checked = steps.validate(ctx, raw, prints)
                 if isinstance(checked, Validated):
                     checked = drift_step(engine, ctx, export, checked)

@@ -691,3 +691,94 @@ def _rejected_rows(rows: pl.DataFrame, rejected: pl.Series, issues: pl.DataFrame
         .join(texts, on="_row", how="left", maintain_order="left")
         .drop("_row")
     )
+
+
+# --- in parts ---------------------------------------------------------------------------------
+
+#: Rows per part of a validation in parts (flows/importing.py loads part k while k+1 validates).
+ROWS_PER_PART = 320_000
+#: A file of fewer rows is validated (and loaded) whole: parts would only add their overhead.
+MIN_ROWS_FOR_PARTS = 200_000
+
+
+def part_count(rows: int) -> int:
+    """How many parts a file of `rows` rows is validated in (1: whole)."""
+    if rows < MIN_ROWS_FOR_PARTS:
+        return 1
+    return max(1, -(-rows // ROWS_PER_PART))
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    """How a file's rows are cut into parts by ranges of their normalised customer key.
+
+    Part k holds the rows whose key sorts (byte order) at or after `bounds[k - 1]` and before
+    `bounds[k]`: every row of a customer is in the same part, however far apart its rows are
+    and however its key is spelled, and every key of part k + 1 sorts after every key of part k
+    (so that the new customers' ids, increasing in key order, increase across parts too). Rows
+    without a key are all in part 0.
+    """
+
+    bounds: pl.Series
+    """the first key of parts 1..n-1, sorted"""
+    part: pl.Series
+    """the part of each row (UInt32)"""
+    keys_seen: pl.Series
+    """every distinct non-null normalised key of the file (validation's `keys_seen`, as a set)"""
+
+    @property
+    def parts(self) -> int:
+        """How many parts."""
+        return self.bounds.len() + 1
+
+    def part_of(self, keys: pl.Series) -> pl.Series:
+        """The part of each of `keys` (normalised keys: stored ones too), by the same bounds."""
+        return _part_of(self.bounds, keys)
+
+
+def _part_of(bounds: pl.Series, keys: pl.Series) -> pl.Series:
+    if not bounds.len():
+        return pl.Series("_part", [0] * keys.len(), pl.UInt32)
+    found = bounds.search_sorted(keys, side="right")
+    return pl.select(
+        pl.when(keys.is_not_null()).then(found).otherwise(0).cast(pl.UInt32).alias("_part")
+    ).to_series()
+
+
+def plan_parts(rows: pl.DataFrame, header: HeaderMap, parts: int) -> PartPlan:
+    """Cut the rows into (at most) `parts` parts of about as many customers, by key ranges."""
+    column = f"c{header.columns[KEY]}"
+    keys = normalise_columns(rows.select(pl.col(column).cast(pl.String).alias(KEY))).to_series()
+    distinct = keys.drop_nulls().unique().sort()
+    step = distinct.len() / max(parts, 1)
+    picks = sorted({int(step * k) for k in range(1, parts)} - {0})
+    bounds = distinct.gather(picks) if picks and distinct.len() else distinct.clear()
+    return PartPlan(bounds=bounds, part=_part_of(bounds, keys), keys_seen=distinct)
+
+
+def combine_parts(results: list[Validated], header: HeaderMap) -> Validated:
+    """One Validated of the parts' results: what `validate_rows` gives for the whole file
+    (customers, contacts, issues and rejected rows in line order; keys_seen as a set)."""
+    if len(results) == 1:
+        return results[0]
+
+    def by_line(frames: list[pl.DataFrame], line: str = "_line") -> pl.DataFrame:
+        # A line belongs to one part: a stable sort by line keeps each line's rows in order.
+        return pl.concat(frames, how="vertical").sort(line, maintain_order=True)
+
+    skip = header.issues.height
+    return Validated(
+        customers=by_line([r.customers for r in results]),
+        contacts=by_line([r.contacts for r in results]),
+        issues=pl.concat(
+            [header.issues, by_line([r.issues.slice(skip) for r in results], "line")],
+            how="vertical",
+        ),
+        rejected_rows=by_line([r.rejected_rows for r in results]),
+        keys_seen=pl.concat([r.keys_seen for r in results]),
+        present=results[0].present,
+        rows_read=sum(r.rows_read for r in results),
+        rows_valid=sum(r.rows_valid for r in results),
+        rows_rejected=sum(r.rows_rejected for r in results),
+        customers_rejected=sum(r.customers_rejected for r in results),
+    )
