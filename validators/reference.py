@@ -49,6 +49,10 @@ def canonical_language(tag: str) -> str:
     script title case, a 2-letter region upper case; everything after a singleton (`x-`, `u-`)
     lower case. Subtags are never replaced or dropped (`iw` stays `iw`): the ERP said it.
     """
+    if not tag.isascii():
+        # Not a BCP 47 tag (its subtags are ASCII) and invalid anyway: left as given, since
+        # Unicode case mapping is not idempotent (`ß`.upper() is `SS`, which lowers to `ss`).
+        return tag.replace("_", "-")
     subtags = tag.replace("_", "-").split("-")  # already trimmed (by polars, not str.strip)
     out = [subtags[0].lower()]
     extension = len(subtags[0]) == 1  # `x-...` private use or `i-...` grandfathered

@@ -207,3 +207,11 @@ def test_equal_keys_get_equal_customer_ids_and_different_keys_different_ones(
         assert (cid is None) == (key is None)
     pairs = {(k, i) for k, i in zip(keys, ids, strict=True) if k is not None}
     assert len(pairs) == len({k for k, _ in pairs}) == len({i for _, i in pairs})
+
+
+def test_a_language_tag_with_non_ascii_letters_is_left_as_given_and_stays_so() -> None:
+    # hypothesis found it: `-ßA` upper-cased to `-SSA` once, lower-cased to `-ssa` the next time
+    raw = pl.DataFrame({"default_language": ["-ßA", "de_ßx"]})
+    once = normalise_columns(raw)
+    assert once.get_column("default_language").to_list() == ["-ßA", "de-ßx"]
+    assert normalise_columns(once).equals(once)
