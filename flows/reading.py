@@ -336,7 +336,6 @@ def _read_export(
         if data_records.height == 0:
             _reject_swallowed_data(buf[header_start:header_end], int(records["_line"][0]))
         long_records = data_records.filter(pl.col("_nfields") > width)
-        # the long records' own bytes (usually few), parsed after the whole file
         row_prints = _record_prints(buf, records)
         if lazy:
             header_end = int(records["start"][1]) if records.height > 1 else len(buf)
@@ -369,6 +368,7 @@ def _read_export(
                 row_prints=row_prints,
                 pending=pending,
             )
+        # the long records' own bytes (usually few), parsed after the whole file
         long_text = _long_text(buf, records, width) if long_records.height else None
         sha256 = digest.result()
     source: bytes | str = buf

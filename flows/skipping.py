@@ -1,26 +1,32 @@
 """Skip the customers whose raw rows are what was last validated without any issue.
 
-Right after reading, each customer's raw rows (every cell as read, the field count and the
-surplus fields, in file order, grouped by the normalised customer key as validation groups
-them) get a fingerprint (loaders/fingerprint.py `raw_fingerprints`). The organisation stores,
+Right after the record scan, each customer's raw rows (the bytes of each record, line end
+included, in file order, grouped by the normalised customer key as validation groups them) get
+a fingerprint (loaders/fingerprint.py `raw_fingerprints`): the same bytes parse to the same
+cells under the same header, delimiter and encoding, which the rules version covers. Only the
+key column is parsed for every row (`RawExport.column`); every column only for the rows that
+are not skipped (`RawExport.parsed`). The organisation stores,
 per customer, the raw fingerprint of the rows that last validated with no error and no warning
 (customer.raw_hash, with the contacts they gave), and the rules version they were validated
 under (org.raw_rules). A customer whose fingerprint matches, under the same rules, skips
 validation, staging and the merge: validating it again would find no issue and change nothing.
 
 The rules version hashes everything that can change what validation says of the same rows: the
-validators' and the contract's code, the library versions they use (polars' hash is one of
-them), the source profile, and the file's header. Under other rules nothing is skipped and
-every raw fingerprint is set anew (the load's `rebase`).
+validators' and the contract's code, the reader's, the library versions they use (polars' hash
+is one of them), the source profile, and the file's header, encoding and delimiter. Under other
+rules nothing is skipped and every raw fingerprint is set anew (the load's `rebase`).
 
 No validation rule looks across customers: every cross-row rule (last row wins, conflicting
 values, duplicate contacts, one primary, rejected with its customer) groups by the normalised
 key, and a profile's contact rows take their company's key. Rows without a key are never
 skipped. A two-file export (a separate contacts file) skips nothing.
 
-The decision is made before the organisation's lock; the load checks under the lock that every
-skipped customer is still stored as read (`upsert.skipped_still_stored`), and the import is
-done again without skipping if not (`SkipInvalidated`).
+The decision is made before the organisation's lock, from the stored customers read with the
+organisation's change count (`upsert.stored_state`). Every holder of the lock counts a change
+(`upsert.lock_organisation`); when the count under the lock is still the one read, the load
+uses what was read. Otherwise it reads the stored customers again, checks that every skipped
+customer is still stored as read (`upsert.skipped_still_stored`), and the import is done again
+without skipping if not (`SkipInvalidated`).
 """
 
 from __future__ import annotations
