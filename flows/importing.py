@@ -464,7 +464,13 @@ def read_step(ctx: RunContext, loaded: tuple[ExportBytes, ...] = ()) -> RawExpor
     progress(f"{ctx.org.slug}: reading {ctx.source.name}")
     given = {held.path: held for held in loaded}
     try:
-        raw = read_export(ctx.source, read_options(ctx.profile), given.get(ctx.source))
+        # one file: its cells are parsed by the skip step, only for the customers not skipped
+        raw = read_export(
+            ctx.source,
+            read_options(ctx.profile),
+            given.get(ctx.source),
+            lazy=ctx.options.contacts is None,
+        )
     except ReadError as exc:
         return Rejected(file_errors=(FileError(code=exc.code, message=exc.message),))
     contacts = ctx.options.contacts
@@ -511,6 +517,7 @@ def validate_step(
     With `prints`, the rows of the customers skipped as unchanged count as read and valid."""
     if not raw.header:
         return _no_rows()  # an empty file changes nothing
+    raw = raw.parsed()  # when the skip step did not parse it
     if ctx.profile.is_default:
         header = resolve_header(raw.header)
         if header.file_errors:
@@ -578,7 +585,7 @@ def load_step(
     loaded: Loaded
     try:
         with engine.connect() as conn, conn.begin():
-            upsert.lock_organisation(conn, ctx.org.id)
+            changes = upsert.lock_organisation(conn, ctx.org.id)
             if (
                 not options.force
                 and export.sha256 is not None
@@ -595,7 +602,9 @@ def load_step(
             counts = LoadCounts()
             if validated.rows_read:
                 progress(f"{ctx.org.slug}: loading {validated.customers.height:,} customers")
-                counts = _apply(conn, ctx.run_id, ctx.org.id, options, validated, prints)
+                counts = _apply(
+                    conn, ctx.run_id, ctx.org.id, options, validated, prints, changes=changes
+                )
                 history.count_changes(conn, ctx.run_id)
                 progress(
                     f"{ctx.org.slug}: loaded (+{counts.customers_inserted:,} "
@@ -626,19 +635,29 @@ def _apply(
     options: ImportOptions,
     validated: Validated,
     prints: RawPrints | None = None,
+    *,
+    changes: int | None = None,
 ) -> LoadCounts:
     full = options.mode == ImportMode.FULL
-    with upsert.timed("read stored customers"):
-        stored = upsert.stored_customers(conn, org_id)
     rebase = False
     raw = None
-    if prints is not None:
-        rules = upsert.raw_rules(conn, org_id)
-        if prints.skipped.height and (
-            rules != prints.stored_rules
-            or not upsert.skipped_still_stored(stored, prints.skipped, active_only=full)
+    if prints is not None and prints.stored is not None and prints.changes == changes:
+        # nothing was written since the skip step read the stored customers (the change count)
+        stored, rules = prints.stored, prints.stored_rules
+    else:
+        with upsert.timed("read stored customers"):
+            stored = upsert.stored_customers(conn, org_id)
+        rules = upsert.raw_rules(conn, org_id) if prints is not None else None
+        if (
+            prints is not None
+            and prints.skipped.height
+            and (
+                rules != prints.stored_rules
+                or not upsert.skipped_still_stored(stored, prints.skipped, active_only=full)
+            )
         ):
             raise SkipInvalidated
+    if prints is not None:
         # under other rules (or none), every raw fingerprint is set anew: nothing was skipped
         rebase = rules != prints.rules
         raw = raw_to_store(validated, prints)

@@ -11,7 +11,7 @@ import codecs
 import hashlib
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -97,6 +97,125 @@ class RawExport:
     rows: pl.DataFrame
     contacts: RawExport | None = None
     """the contacts file of a two-file export, read with the same options"""
+    row_prints: pl.Series | None = None
+    """a hash (UInt64) of each row's record bytes, line end included, in the order of `rows`:
+    the same bytes parse to the same cells (with the same header, delimiter and encoding)"""
+    pending: PendingRows | None = None
+    """the records whose cells are not parsed yet (`read_export(lazy=True)`): `rows` then holds
+    only `_line` and `_nfields`; `parsed` parses them"""
+
+    def parsed(self, keep: pl.Series | None = None) -> RawExport:
+        """The export with its rows parsed, only those where `keep` (over `rows`) is true."""
+        if self.pending is None:
+            return self if keep is None else replace(self, rows=self.rows.filter(keep))
+        rows = self.pending.parse(keep)
+        return replace(self, rows=rows, row_prints=None, pending=None)
+
+    def column(self, index: int) -> pl.Series:
+        """Cell `index` of every row as `rows` holds it once parsed (null beyond a row's field
+        count), parsing only that column of a pending export."""
+        if self.pending is None:
+            return self.rows.get_column(f"c{index}")
+        return self.pending.column(index)
+
+
+class PendingRows:
+    """A scanned export's records before their cells are parsed (`read_export(lazy=True)`).
+
+    The scan knows every record's bytes, line and field count; parsing one column of every row
+    (the customer key) and every column of some rows only (those not skipped as unchanged) is
+    much less work than parsing the whole file.
+    """
+
+    def __init__(
+        self,
+        buf: bytes,
+        records: pl.DataFrame,
+        *,
+        delimiter: str,
+        width: int,
+        skip_lines: int,
+        path: Path | None,
+        identity: tuple[int, ...],
+    ) -> None:
+        self._buf: bytes | None = buf
+        self.records = records
+        """every record: the header first, blank ones included"""
+        self.delimiter = delimiter
+        self.width = width
+        self.skip_lines = skip_lines
+        self.path = path
+        """the file whose bytes `buf` is (UTF-8 as read), parsed from disk when parsed whole"""
+        self.identity = identity
+
+    def _bytes(self) -> bytes:
+        if self._buf is None:
+            raise RuntimeError("the rows of this export were parsed already")
+        return self._buf
+
+    def column(self, index: int) -> pl.Series:
+        """Cell `index` of every data row (nulls beyond the row's field count)."""
+        name = f"c{index}"
+        fields = _read_fields_checked(
+            self._bytes(),
+            self.delimiter,
+            self.width,
+            self.skip_lines,
+            self.records.height,
+            columns=[index],
+        )
+        data = ~self.records["blank"]
+        frame = pl.DataFrame(
+            {"_nfields": self.records["_nfields"], name: fields.get_column(name)}
+        ).filter(data)
+        return frame.slice(1).select(_cells(index + 1)[index]).get_column(name)
+
+    def parse(self, keep: pl.Series | None) -> pl.DataFrame:
+        """The rows (as `read_export` gives them) of the data rows where `keep` is true (every
+        row when None). The bytes are let go of: a pending export is parsed once."""
+        buf = self._bytes()
+        records = self.records
+        if keep is None:
+            chosen = records
+            long_text = _long_text(buf, records, self.width) if self._has_long(records) else None
+            self._buf = None
+            source: bytes | str = buf
+            if self.path is not None:
+                # the text is the file's bytes: polars parses the file, the bytes can go
+                del buf
+                source = str(self.path.resolve())
+            fields = _read_fields_checked(
+                source, self.delimiter, self.width, self.skip_lines, records.height
+            )
+            del source
+            if self.path is not None and _file_identity(self.path) != self.identity:
+                raise ReadError("malformed", "the file changed while it was read; import it again")
+        else:
+            # the header, then the kept data rows: blank records are dropped anyway
+            data = (~records["blank"]).arg_true().slice(1)
+            wanted = pl.Series([True]).extend_constant(False, records.height - 1)
+            wanted = wanted.scatter(data.filter(keep), True)
+            chosen = records.filter(wanted)
+            source = _gather(buf, records, wanted)
+            long = wanted & (records["_nfields"] > self.width) & ~records["blank"]
+            long_text = _gather(buf, records, long) if long.any() else None
+            del buf
+            self._buf = None
+            fields = _read_fields_checked(source, self.delimiter, self.width, 0, chosen.height)
+            del source
+        long_records = _data_records(chosen).filter(pl.col("_nfields") > self.width)
+        surplus = (
+            _read_surplus(long_text, self.delimiter, long_records, self.width)
+            if long_text is not None
+            else None
+        )
+        columns = fields.get_columns()
+        del fields
+        _, rows = _parse_records(columns, self.width, chosen, surplus)
+        return rows
+
+    def _has_long(self, records: pl.DataFrame) -> bool:
+        return bool((_data_records(records)["_nfields"] > self.width).any())
 
 
 class ExportBytes:
@@ -126,15 +245,23 @@ class ExportBytes:
 
 
 def read_export(
-    path: Path, options: ReadOptions | None = None, loaded: ExportBytes | None = None
+    path: Path,
+    options: ReadOptions | None = None,
+    loaded: ExportBytes | None = None,
+    *,
+    lazy: bool = False,
 ) -> RawExport:
     """Read the file at `path` into a RawExport, or raise ReadError if it cannot be read at all.
 
     `options` (a source profile's file options) fix the encoding or delimiter and skip lines
     before the header; without them everything is detected. `loaded` holds the file's bytes
     and sha256 already read (`ExportBytes`): they are used instead of reading the file again.
+    With `lazy`, the records are scanned and checked but their cells are not parsed yet
+    (`RawExport.pending`): `RawExport.parsed` parses all or some of them.
     """
-    return _read_export(path, reparse_file=True, options=options or _DETECT, loaded=loaded)
+    return _read_export(
+        path, reparse_file=True, options=options or _DETECT, loaded=loaded, lazy=lazy
+    )
 
 
 def file_identity(path: Path) -> tuple[int, ...]:
@@ -154,6 +281,7 @@ def _read_export(
     reparse_file: bool,
     options: ReadOptions = _DETECT,
     loaded: ExportBytes | None = None,
+    lazy: bool = False,
 ) -> RawExport:
     """Read `path`; with `reparse_file`, polars parses a UTF-8 file from disk, not from memory.
 
@@ -208,6 +336,38 @@ def _read_export(
         if data_records.height == 0:
             _reject_swallowed_data(buf[header_start:header_end], int(records["_line"][0]))
         long_records = data_records.filter(pl.col("_nfields") > width)
+        row_prints = _record_prints(buf, records)
+        if lazy:
+            header_end = int(records["start"][1]) if records.height > 1 else len(buf)
+            header_text = buf[header_start:header_end]
+            header_fields = _read_fields_checked(
+                header_text if header_text.endswith(b"\n") else header_text + b"\n",
+                delimiter,
+                width,
+                0,
+                1,
+            )
+            header = tuple("" if v is None else str(v) for v in header_fields.row(0))
+            pending = PendingRows(
+                buf,
+                records,
+                delimiter=delimiter,
+                width=width,
+                skip_lines=skip_lines,
+                path=path if from_file else None,
+                identity=identity,
+            )
+            rows = data_records.select("_line", "_nfields")
+            return RawExport(
+                path,
+                digest.result(),
+                encoding,
+                delimiter,
+                header,
+                rows,
+                row_prints=row_prints,
+                pending=pending,
+            )
         # the long records' own bytes (usually few), parsed after the whole file
         long_text = _long_text(buf, records, width) if long_records.height else None
         sha256 = digest.result()
@@ -227,7 +387,7 @@ def _read_export(
     columns = fields.get_columns()
     del fields  # `_parse_records` releases the parsed columns one by one
     header, rows = _parse_records(columns, width, records, surplus)
-    return RawExport(path, sha256, encoding, delimiter, header, rows)
+    return RawExport(path, sha256, encoding, delimiter, header, rows, row_prints=row_prints)
 
 
 def _sha256_hex(data: bytes) -> str:
@@ -807,11 +967,18 @@ def _empty_rows(width: int) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def _read_fields(source: bytes | str, delimiter: str, width: int, skip_lines: int) -> pl.DataFrame:
-    """Parse `source` (text or a file path) with polars into `width` String columns c0..;
-    surplus fields are dropped."""
+def _read_fields(
+    source: bytes | str,
+    delimiter: str,
+    width: int,
+    skip_lines: int,
+    columns: list[int] | None = None,
+) -> pl.DataFrame:
+    """Parse `source` (text or a file path) with polars into `width` String columns c0.. (only
+    `columns` of them when given); surplus fields are dropped."""
     return pl.read_csv(
         source,
+        columns=columns,
         has_header=False,
         separator=delimiter,
         quote_char='"',
@@ -827,11 +994,16 @@ def _read_fields(source: bytes | str, delimiter: str, width: int, skip_lines: in
 
 
 def _read_fields_checked(
-    source: bytes | str, delimiter: str, width: int, skip_lines: int, expected: int
+    source: bytes | str,
+    delimiter: str,
+    width: int,
+    skip_lines: int,
+    expected: int,
+    columns: list[int] | None = None,
 ) -> pl.DataFrame:
     """`_read_fields`, with its failures and a record count unlike the scan's as ReadError."""
     try:
-        fields = _read_fields(source, delimiter, width, skip_lines)
+        fields = _read_fields(source, delimiter, width, skip_lines, columns)
     except pl.exceptions.PolarsError as exc:
         raise ReadError("malformed", f"the CSV reader failed: {str(exc).splitlines()[0]}") from None
     if fields.height != expected:
@@ -921,28 +1093,59 @@ def _cells(width: int) -> list[pl.Expr]:
 
 def _long_text(buf: bytes, records: pl.DataFrame, width: int) -> bytes:
     """The non-blank records longer than the header, one after the other, each ending in a
-    newline.
+    newline."""
+    return _gather(buf, records, (records["_nfields"] > width) & ~records["blank"])
+
+
+def _spans(buf: bytes, records: pl.DataFrame) -> pa.Array:
+    """Each record's bytes as a zero-copy Arrow slice of `buf`, up to the next record's start
+    (its line end included; the last one up to the end of `buf`)."""
+    import pyarrow as pa
+
+    offsets = pa.array(records["start"].append(pl.Series([len(buf)])).to_arrow(), pa.int64())
+    return pa.Array.from_buffers(
+        pa.large_binary(), records.height, [None, offsets.buffers()[1], pa.py_buffer(buf)]
+    )
+
+
+def _gather(buf: bytes, records: pl.DataFrame, chosen: pl.Series) -> bytes:
+    """The records where `chosen` is true, one after the other,
+    each ending in a newline; `records` are consecutive records of `buf`, each running to the
+    next one's start.
 
     They are gathered as zero-copy Arrow slices of the buffer, then one compacting filter.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    offsets = pa.array(records["start"].append(pl.Series([len(buf)])).to_arrow(), pa.int64())
-    spans = pa.Array.from_buffers(
-        pa.large_binary(), records.height, [None, offsets.buffers()[1], pa.py_buffer(buf)]
+    picked = pc.filter(_spans(buf, records), pa.array(chosen.to_arrow()))
+    if not len(picked):
+        return b""
+    offsets = pa.Array.from_buffers(
+        pa.int64(), len(picked) + 1, [None, picked.buffers()[1]], offset=picked.offset
     )
-    long = (records["_nfields"] > width) & ~records["blank"]
-    chosen = pc.filter(spans, pa.array(long.to_arrow()))
-    chosen_offsets = pa.Array.from_buffers(
-        pa.int64(), len(chosen) + 1, [None, chosen.buffers()[1]], offset=chosen.offset
-    )
-    first = chosen_offsets[0].as_py()
-    last = chosen_offsets[len(chosen)].as_py()
-    source = chosen.buffers()[2].to_pybytes()[first:last]
+    first = offsets[0].as_py()
+    last = offsets[len(picked)].as_py()
+    source = picked.buffers()[2].to_pybytes()[first:last]
     if not source.endswith(b"\n"):
         source += b"\n"  # the last record of the file may lack its newline
     return source
+
+
+def _record_prints(buf: bytes, records: pl.DataFrame) -> pl.Series:
+    """A hash of each data row's record bytes (line end included), in the order of the rows."""
+    data = ~records["blank"]
+    if len(buf) <= _SMALL_FILE:
+        # without Arrow: slices of the buffer as one literal
+        start = pl.col("start")
+        spans = records.select(
+            pl.lit(buf, dtype=pl.Binary).bin.slice(
+                start, start.shift(-1, fill_value=len(buf)) - start
+            )
+        ).to_series()
+    else:
+        spans = pl.Series(_spans(buf, records))
+    return spans.filter(data).slice(1).hash(seed=0x52415752).alias("_print")
 
 
 def _read_surplus(

@@ -1,26 +1,32 @@
 """Skip the customers whose raw rows are what was last validated without any issue.
 
-Right after reading, each customer's raw rows (every cell as read, the field count and the
-surplus fields, in file order, grouped by the normalised customer key as validation groups
-them) get a fingerprint (loaders/fingerprint.py `raw_fingerprints`). The organisation stores,
+Right after the record scan, each customer's raw rows (the bytes of each record, line end
+included, in file order, grouped by the normalised customer key as validation groups them) get
+a fingerprint (loaders/fingerprint.py `raw_fingerprints`): the same bytes parse to the same
+cells under the same header, delimiter and encoding, which the rules version covers. Only the
+key column is parsed for every row (`RawExport.column`); every column only for the rows that
+are not skipped (`RawExport.parsed`). The organisation stores,
 per customer, the raw fingerprint of the rows that last validated with no error and no warning
 (customer.raw_hash, with the contacts they gave), and the rules version they were validated
 under (org.raw_rules). A customer whose fingerprint matches, under the same rules, skips
 validation, staging and the merge: validating it again would find no issue and change nothing.
 
 The rules version hashes everything that can change what validation says of the same rows: the
-validators' and the contract's code, the library versions they use (polars' hash is one of
-them), the source profile, and the file's header. Under other rules nothing is skipped and
-every raw fingerprint is set anew (the load's `rebase`).
+validators' and the contract's code, the reader's, the library versions they use (polars' hash
+is one of them), the source profile, and the file's header, encoding and delimiter. Under other
+rules nothing is skipped and every raw fingerprint is set anew (the load's `rebase`).
 
 No validation rule looks across customers: every cross-row rule (last row wins, conflicting
 values, duplicate contacts, one primary, rejected with its customer) groups by the normalised
 key, and a profile's contact rows take their company's key. Rows without a key are never
 skipped. A two-file export (a separate contacts file) skips nothing.
 
-The decision is made before the organisation's lock; the load checks under the lock that every
-skipped customer is still stored as read (`upsert.skipped_still_stored`), and the import is
-done again without skipping if not (`SkipInvalidated`).
+The decision is made before the organisation's lock, from the stored customers read with the
+organisation's change count (`upsert.stored_state`). Every holder of the lock counts a change
+(`upsert.lock_organisation`); when the count under the lock is still the one read, the load
+uses what was read. Otherwise it reads the stored customers again, checks that every skipped
+customer is still stored as read (`upsert.skipped_still_stored`), and the import is done again
+without skipping if not (`SkipInvalidated`).
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ from sqlalchemy.engine import Engine
 
 import contract
 import validators
-from contract import KEY, RAW_CONTACTS, RAW_FINGERPRINT, ImportMode
+from contract import FINGERPRINT, KEY, RAW_CONTACTS, RAW_FINGERPRINT, ImportMode
+from flows import reading
 from flows.reading import RawExport
 from loaders import upsert
 from loaders.fingerprint import raw_fingerprints
@@ -71,6 +78,11 @@ class RawPrints:
     skipped: pl.DataFrame
     """(key, raw_hash, raw_contacts) of the customers skipped"""
     skipped_rows: int = 0
+    stored: pl.DataFrame | None = None
+    """`upsert.stored_customers` as read before the lock, with `changes`"""
+    changes: int | None = None
+    """the organisation's change count when `stored` was read: the load uses `stored` when the
+    count is still the same under the lock (`upsert.lock_organisation`)"""
 
     @property
     def skipped_contacts(self) -> int:
@@ -86,8 +98,9 @@ def _code_version() -> str:
         root = Path(str(package.__file__)).parent
         for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".pyc"):
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    fingerprint = Path(upsert.__file__).with_name("fingerprint.py")
-    digest.update(fingerprint.read_bytes())
+    # the raw fingerprint hashes each row's record bytes as the reader delimits them
+    for module in (Path(upsert.__file__).with_name("fingerprint.py"), Path(reading.__file__)):
+        digest.update(module.read_bytes())
     for name in _LIBRARIES:
         try:
             version = metadata.version(name)
@@ -98,12 +111,17 @@ def _code_version() -> str:
     return digest.hexdigest()
 
 
-def rules_version(profile: Profile, header: tuple[str, ...], extra: str = "") -> str:
-    """The version of the rules these rows are validated under (see the module's docstring)."""
+def rules_version(
+    profile: Profile, header: tuple[str, ...], extra: str = "", layout: tuple[str, str] = ("", "")
+) -> str:
+    """The version of the rules these rows are validated under (see the module's docstring);
+    `layout` is the file's (encoding, delimiter): with the header, what makes the same record
+    bytes the same cells."""
     digest = hashlib.sha256(_code_version().encode())
     digest.update(profile.model_dump_json().encode())
     digest.update("\x1f".join(header).encode())
     digest.update(extra.encode())
+    digest.update("\x1f".join(("", *layout)).encode())
     return digest.hexdigest()
 
 
@@ -116,7 +134,7 @@ def customer_keys(raw: RawExport, profile: Profile) -> pl.Series | None:
         header = resolve_header(raw.header)
         if header.file_errors:
             return None
-        cells = raw.rows.get_column(f"c{header.columns[KEY]}")
+        cells = raw.column(header.columns[KEY])  # only this column of a pending export
     else:
         mapped = map_export(raw.rows, raw.header, profile)
         if mapped.header.file_errors:
@@ -136,21 +154,27 @@ def skip_unchanged(
     allow: bool = True,
     rules_extra: str = "",
 ) -> tuple[RawExport, RawPrints | None]:
-    """The export without the rows of its unchanged customers, and their fingerprints.
+    """The export (parsed) without the rows of its unchanged customers, and their fingerprints.
 
     Every customer's raw fingerprint is taken (the load stores those that validate clean); with
-    `allow`, those matching the stored ones under the same rules are dropped from the rows (in
-    full mode only active customers, so that inactive ones reach the reactivation).
+    `allow`, those matching the stored ones under the same rules are left out (in full mode only
+    active customers, so that inactive ones reach the reactivation). Of a pending export
+    (`read_export(lazy=True)`) only the key column is parsed for every row, and every column
+    only for the rows that are kept.
     """
+    row_prints = raw.row_prints
+    if raw.contacts is not None or not raw.header or row_prints is None:
+        return raw.parsed(), None
+    if not profile.is_default:
+        raw = raw.parsed()  # the profile maps the parsed rows to find the keys
     keys = customer_keys(raw, profile)
     if keys is None:
-        return raw, None
-    rules = rules_version(profile, raw.header, rules_extra)
-    columns = [c for c in raw.rows.columns if c not in ("_line", "_file")]
+        return raw.parsed(), None
+    rules = rules_version(profile, raw.header, rules_extra, (raw.encoding, raw.delimiter))
     with upsert.timed("raw fingerprints"):
-        prints = raw_fingerprints(keys, raw.rows, columns)
-    with engine.connect() as conn, upsert.timed("read stored raw fingerprints"):
-        stored_rules, stored = upsert.stored_raw_prints(conn, org_id)
+        prints = raw_fingerprints(keys, row_prints)
+    with engine.connect() as conn, upsert.timed("read stored customers (before the lock)"):
+        state = upsert.stored_state(conn, org_id)
     keys_seen = keys.filter(keys.is_not_null()).unique(maintain_order=True)
     skipped = pl.DataFrame(
         schema={
@@ -158,29 +182,37 @@ def skip_unchanged(
             RAW_FINGERPRINT: pl.Int64,
             RAW_CONTACTS: pl.Int32,
             "_rows": pl.UInt32,
+            "_at": pl.List(pl.UInt32),
         }
     )
-    if allow and stored_rules == rules and stored.height:
+    stored = state.customers
+    if allow and state.rules == rules and stored.height:
+        candidates = stored.filter(
+            pl.col(RAW_FINGERPRINT).is_not_null() & pl.col(FINGERPRINT).is_not_null()
+        )
         if mode == ImportMode.FULL:
-            stored = stored.filter(pl.col("is_active"))
+            candidates = candidates.filter(pl.col("is_active"))
         skipped = prints.join(
-            stored.select(KEY, RAW_FINGERPRINT, RAW_CONTACTS), on=[KEY, RAW_FINGERPRINT]
-        ).select(KEY, RAW_FINGERPRINT, RAW_CONTACTS, pl.col("_rows").cast(pl.UInt32))
-    del stored
+            candidates.select(KEY, RAW_FINGERPRINT, RAW_CONTACTS), on=[KEY, RAW_FINGERPRINT]
+        ).select(KEY, RAW_FINGERPRINT, RAW_CONTACTS, "_rows", "_at")
     skipped_rows = int(skipped.get_column("_rows").sum()) if skipped.height else 0
     result = RawPrints(
         rules=rules,
-        stored_rules=stored_rules,
+        stored_rules=state.rules,
         prints=prints.select(KEY, RAW_FINGERPRINT),
         keys_seen=keys_seen,
-        skipped=skipped.drop("_rows"),
+        skipped=skipped.drop("_rows", "_at"),
         skipped_rows=skipped_rows,
+        stored=stored,
+        changes=state.changes,
     )
-    if not skipped.height:
-        return raw, result
-    keep = keys.is_null() | ~keys.is_in(skipped.get_column(KEY).implode())
-    # the skipped customers' rows are dropped here: what follows holds only what changes
-    return replace(raw, rows=raw.rows.filter(keep)), result
+    keep = None
+    if skipped.height:
+        at = skipped.get_column("_at").explode()
+        keep = pl.Series("keep", [True], pl.Boolean).extend_constant(True, keys.len() - 1)
+        keep = keep.scatter(at, False)
+    # only the rows that are not skipped are parsed (or kept): what follows holds only those
+    return raw.parsed(keep), result
 
 
 def with_skipped(validated: Validated, prints: RawPrints | None) -> Validated:

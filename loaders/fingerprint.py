@@ -6,7 +6,7 @@ file had); it is stored with the customer, and a customer whose fingerprint matc
 one is counted unchanged without being staged. The hash is polars' (64 bits): a new polars
 version may hash differently, which only sends every customer down the full comparison once.
 
-The raw fingerprint (`raw_fingerprints`) is taken before validation, of the rows as read: a
+The raw fingerprint (`raw_fingerprints`) is taken before validation, of the rows' bytes: a
 customer whose raw rows match the stored raw fingerprint, taken when they last validated with
 no issue under the same rules, skips validation as well (flows/skipping.py).
 """
@@ -53,29 +53,32 @@ def fingerprint_customers(customers: pl.DataFrame, contacts: pl.DataFrame) -> pl
     )
 
 
-def raw_fingerprints(keys: pl.Series, rows: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """(erp_customer_number, raw_hash Int64, _rows UInt32), one row per non-null key.
+def raw_fingerprints(keys: pl.Series, row_prints: pl.Series) -> pl.DataFrame:
+    """(erp_customer_number, raw_hash Int64, _rows UInt32, _at List[UInt32]), one row per
+    non-null key; `_at` are the positions of the customer's rows.
 
-    `keys` is each row's normalised customer key (as validation groups the rows), `columns`
-    the raw columns as read (every cell, the field count, the surplus fields). A customer's
-    fingerprint hashes its rows' hashes in file order, so that moving one of its rows before
-    another changes it (the last row wins), while rows of other customers in between do not.
+    `keys` is each row's normalised customer key (as validation groups the rows), `row_prints`
+    a hash of each row's record bytes as read (flows/reading.py `RawExport.row_prints`). A
+    customer's fingerprint hashes its rows' hashes in file order, so that moving one of its rows
+    before another changes it (the last row wins), while rows of other customers in between do
+    not.
     """
-    hashes = rows.select(pl.struct(columns).hash(seed=_seed("raw row", columns))).to_series()
     return (
-        pl.DataFrame({KEY: keys, "_h": hashes})
+        pl.DataFrame({KEY: keys, "_h": row_prints})
+        .with_row_index("_at")
         .lazy()
         .filter(pl.col(KEY).is_not_null())
         # the rows of each group keep their order in the file
         .group_by(KEY)
-        .agg(pl.col("_h"), pl.len().alias("_rows"))
+        .agg(pl.col("_h"), pl.len().alias("_rows"), pl.col("_at"))
         .select(
             KEY,
             pl.col("_h")
-            .hash(seed=_seed("raw customer", columns))
+            .hash(seed=_seed("raw customer records", []))
             .reinterpret(signed=True)
             .alias(RAW_FINGERPRINT),
-            pl.col("_rows"),
+            pl.col("_rows").cast(pl.UInt32),
+            pl.col("_at"),
         )
         .collect()
     )

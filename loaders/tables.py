@@ -75,6 +75,8 @@ org = Table(
     _created_at(),
     # The rules version the organisation's raw fingerprints were taken under (migration 0009).
     Column("raw_rules", Text),
+    # One more for every transaction that held the organisation's import lock (migration 0010).
+    Column("change_count", BigInteger, nullable=False, server_default=text("0")),
 )
 
 customer = Table(

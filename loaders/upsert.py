@@ -92,10 +92,23 @@ class LoadCounts:
     contacts_unchanged: int = 0
 
 
-def lock_organisation(conn: Connection, org_id: uuid.UUID) -> None:
-    """Wait for, then hold until the transaction ends, the organisation's import lock."""
+def lock_organisation(conn: Connection, org_id: uuid.UUID) -> int:
+    """Wait for, then hold until the transaction ends, the organisation's import lock.
+
+    Every holder of the lock may write the organisation's customers (a load, a revert), so it
+    counts one change (org.change_count, migration 0010). Returns the count before this one: if
+    it equals a count read earlier (`stored_state`), nothing was written in between.
+    """
     conn.execute(
         sa.select(sa.func.pg_advisory_xact_lock(IMPORT_LOCK_CLASS, sa.func.hashtext(str(org_id))))
+    )
+    return int(
+        conn.execute(
+            sa.update(org)
+            .values(change_count=org.c.change_count + 1)
+            .where(org.c.id == org_id)
+            .returning(org.c.change_count - 1)
+        ).scalar_one()
     )
 
 
@@ -235,18 +248,52 @@ def stored_customers(conn: Connection, org_id: uuid.UUID) -> pl.DataFrame:
         c[RAW_FINGERPRINT],
         c[RAW_CONTACTS],
     ).where(c.org_id == org_id)
-    frame = read_frame(
-        conn,
-        query,
-        {
-            KEY: pl.String,
-            FINGERPRINT: pl.Int64,
-            "is_active": pl.Int8,
-            RAW_FINGERPRINT: pl.Int64,
-            RAW_CONTACTS: pl.Int32,
-        },
-    )
+    frame = read_frame(conn, query, STORED_SCHEMA)
     return frame.with_columns(pl.col("is_active").cast(pl.Boolean))
+
+
+#: The columns of `stored_customers` as read (is_active then becomes a Boolean).
+STORED_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    KEY: pl.String,
+    FINGERPRINT: pl.Int64,
+    "is_active": pl.Int8,
+    RAW_FINGERPRINT: pl.Int64,
+    RAW_CONTACTS: pl.Int32,
+}
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """What an import reads of an organisation before its lock (`stored_state`)."""
+
+    rules: str | None
+    """the rules version of its raw fingerprints"""
+    changes: int
+    """its change count when read (`lock_organisation`)"""
+    customers: pl.DataFrame
+    """`stored_customers`, read after the count in the same transaction"""
+
+
+def stored_state(conn: Connection, org_id: uuid.UUID) -> StoredState:
+    """The organisation's raw rules version, change count and stored customers.
+
+    The count is read first: a change committed after it makes the lock's count differ, so the
+    customers read here are used under the lock only if nothing was written since the count.
+    An organisation without customers costs no read of them.
+    """
+    rules, changes, any_customer = conn.execute(
+        sa.select(
+            org.c.raw_rules,
+            org.c.change_count,
+            sa.exists().where(customer.c.org_id == org_id),
+        ).where(org.c.id == org_id)
+    ).one()
+    customers = (
+        stored_customers(conn, org_id)
+        if any_customer
+        else pl.DataFrame(schema=STORED_SCHEMA).with_columns(pl.col("is_active").cast(pl.Boolean))
+    )
+    return StoredState(rules, int(changes), customers)
 
 
 def stored_raw_prints(conn: Connection, org_id: uuid.UUID) -> tuple[str | None, pl.DataFrame]:

@@ -237,3 +237,57 @@ def test_a_customer_changed_by_a_racing_import_after_the_skip_is_imported_again(
     assert summary["customers"] == expected["customers"]
     assert summary["customers"]["updated"] == 1  # C1 back from the racer's name
     assert _tables(engine, racing.id) == _tables(engine, serial.id)
+
+
+def _changes(engine: Engine, org: Organisation) -> int:
+    with engine.connect() as conn:
+        count = conn.execute(
+            sa.text("SELECT change_count FROM org WHERE id = :org"), {"org": org.id}
+        ).scalar_one()
+    return int(count)
+
+
+def test_a_revert_after_the_skip_is_noticed_by_the_change_count(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Every holder of the import lock counts a change; a revert that lands between the skip
+    decision and the lock makes the load read the stored customers again and import again."""
+    from flows.reverting import revert_run
+
+    racing, serial = _pair(engine, "revert")
+    racer = csv("C1,Alpha Racer,,EUR,en,,,,,,a@x.de,Anna,,,")
+    racer_runs = {}
+    for org in (racing, serial):
+        _import(engine, org, tmp_path / org.slug, "second.csv", SECOND)
+        before = _changes(engine, org)
+        racer_runs[org.slug] = _import(engine, org, tmp_path / org.slug, "racer.csv", racer)
+        assert _changes(engine, org) == before + 1
+    # the reference: the racer is reverted, then the rerun of the file
+    before = _changes(engine, serial)
+    revert_run(engine, uuid.UUID(racer_runs[serial.slug]["run_id"]))
+    assert _changes(engine, serial) == before + 1
+    expected = _import(engine, serial, tmp_path / serial.slug, "second.csv", SECOND, force=True)
+
+    decided: list[RawPrints | None] = []
+
+    def skip_then_revert(
+        engine: Engine, ctx: RunContext, raw: RawExport, allow: bool
+    ) -> tuple[RawExport, RawPrints | None]:
+        result = importing.skip_step(engine, ctx, raw, allow=allow)
+        decided.append(result[1])
+        if len(decided) == 1:  # between the decision and the lock, the racer is reverted
+            revert_run(engine, uuid.UUID(racer_runs[racing.slug]["run_id"]))
+        return result
+
+    path = tmp_path / racing.slug / "second.csv"
+    ctx = importing.new_run(
+        racing, path, ImportOptions(report_dir=tmp_path / racing.slug / "reports", force=True)
+    )
+    steps = replace(importing.Steps(), skip=skip_then_revert)
+    summary = importing.run_import(engine, ctx, steps).summary.to_json_dict()
+
+    first, second = decided
+    assert first is not None and first.skipped.height  # C6 was skipped before the revert
+    assert second is not None and second.skipped.is_empty()
+    assert summary["customers"] == expected["customers"]
+    assert _tables(engine, racing.id) == _tables(engine, serial.id)

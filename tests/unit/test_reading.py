@@ -652,3 +652,63 @@ def test_a_sep_line_naming_an_unsupported_delimiter_rejects_the_file(tmp_path: P
 
     assert caught.value.code == "malformed"
     assert caught.value.message.startswith("line 1: ")
+
+
+# --------------------------------------------------------------------------------------------
+# Lazy reading: the key column of every row, every column of some rows
+
+
+LAZY_CASES = {
+    "quoted line breaks, blank lines, CRLF": (
+        b'k,name,note\r\n1,"A\r\nB",x\r\n\r\n2,B,"q ""x"""\r\n  \r\n3,C,\r\n1,A2,y'
+    ),
+    "short and long records, a lone CR in quotes": (
+        b'k;name;note\n1;"a\rb"\n2;b;c;surplus;more\n\n3;c;d\n4\n2;b2;c2;s2\n'
+    ),
+    "a Windows-1252 file with a preamble": "sep=;\nk;name\n1;Müller\n2;Ärger\n".encode("cp1252"),
+}
+
+
+@pytest.mark.parametrize("data", LAZY_CASES.values(), ids=list(LAZY_CASES))
+def test_a_lazy_read_parses_any_subset_of_rows_as_the_full_read_does(
+    tmp_path: Path, data: bytes
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(data)
+    full = read_export(path)
+    lazy = read_export(path, lazy=True)
+    assert lazy.pending is not None and full.pending is None
+    assert (lazy.header, lazy.encoding, lazy.delimiter) == (
+        full.header,
+        full.encoding,
+        full.delimiter,
+    )
+    assert lazy.rows.equals(full.rows.select("_line", "_nfields"))
+    assert lazy.row_prints is not None and full.row_prints is not None
+    assert lazy.row_prints.equals(full.row_prints)
+    for index in range(len(full.header)):
+        assert lazy.column(index).equals(full.rows.get_column(f"c{index}"))
+    height = full.rows.height
+    masks = [
+        [True] * height,
+        [False] * height,
+        [i % 2 == 0 for i in range(height)],
+        [i % 2 == 1 for i in range(height)],
+    ]
+    for mask in masks:
+        keep = pl.Series(mask, dtype=pl.Boolean)
+        again = read_export(path, lazy=True)
+        assert again.parsed(keep).rows.equals(full.rows.filter(keep)), mask
+    assert read_export(path, lazy=True).parsed().rows.equals(full.rows)
+
+
+def test_a_row_print_changes_with_the_record_bytes_only(tmp_path: Path) -> None:
+    """The same record anywhere in a file has the same print; another spelling another."""
+    first = read_bytes_as_export(tmp_path, b'k,name\n1,A\n2,B\n"1",A\n')
+    second = read_bytes_as_export(tmp_path, b"k,name\n0,Z\n\n2,B\n1,A\n1,A")
+    assert first.row_prints is not None and second.row_prints is not None
+    a, b = first.row_prints.to_list(), second.row_prints.to_list()
+    assert a[1] == b[1]  # "2,B\n" after other rows and a blank line
+    assert a[0] == b[2]  # "1,A\n" moved
+    assert a[2] != a[0]  # "1" quoted: the same cells, other bytes (validated again, not wrong)
+    assert b[3] != b[2]  # the last record without its line end
