@@ -75,7 +75,7 @@ org = Table(
     _created_at(),
     # The rules version the organisation's raw fingerprints were taken under (migration 0009).
     Column("raw_rules", Text),
-    # One more for every transaction that held the organisation's import lock (migration 0010).
+    # One more for every transaction that held the organisation's import lock (migration 0011).
     Column("change_count", BigInteger, nullable=False, server_default=text("0")),
 )
 

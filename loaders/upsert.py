@@ -96,7 +96,7 @@ def lock_organisation(conn: Connection, org_id: uuid.UUID) -> int:
     """Wait for, then hold until the transaction ends, the organisation's import lock.
 
     Every holder of the lock may write the organisation's customers (a load, a revert), so it
-    counts one change (org.change_count, migration 0010). Returns the count before this one: if
+    counts one change (org.change_count, migration 0011). Returns the count before this one: if
     it equals a count read earlier (`stored_state`), nothing was written in between.
     """
     conn.execute(
