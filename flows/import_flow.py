@@ -85,6 +85,12 @@ def validate_task(
 ) -> Validated | Rejected:
     """Validate and normalise every row; refuse the file when its header or budget fails."""
     result = importing.validate_step(ctx, raw, prints)
+    _log_checked(result)
+    return result
+
+
+def _log_checked(result: Validated | Rejected) -> None:
+    """The run log's line for a validation: the file refused, or its rows' verdict."""
     logger = get_run_logger()
     if isinstance(result, Rejected):
         logger.info("the file is refused: %s", ", ".join(e.code for e in result.file_errors))
@@ -95,7 +101,23 @@ def validate_task(
             result.rows_rejected,
             result.customers_rejected,
         )
-    return result
+
+
+def _log_loaded(loaded: Loaded) -> None:
+    """The run log's line for a load: its status and what it did to customers and contacts."""
+    c = loaded.counts
+    get_run_logger().info(
+        "%s: customers +%d ~%d =%d, deactivated %d, reactivated %d; contacts +%d ~%d =%d",
+        loaded.status,
+        c.customers_inserted,
+        c.customers_updated,
+        c.customers_unchanged,
+        c.customers_deactivated,
+        c.customers_reactivated,
+        c.contacts_inserted,
+        c.contacts_updated,
+        c.contacts_unchanged,
+    )
 
 
 @task(
@@ -117,19 +139,7 @@ def load_task(
     Prefect global concurrency limit erp-sync-db (when it exists) while the transaction is open."""
     with database_slot():
         loaded = importing.load_step(engine, ctx, export, validated, prints)
-    c = loaded.counts
-    get_run_logger().info(
-        "%s: customers +%d ~%d =%d, deactivated %d, reactivated %d; contacts +%d ~%d =%d",
-        loaded.status,
-        c.customers_inserted,
-        c.customers_updated,
-        c.customers_unchanged,
-        c.customers_deactivated,
-        c.customers_reactivated,
-        c.contacts_inserted,
-        c.contacts_updated,
-        c.contacts_unchanged,
-    )
+    _log_loaded(loaded)
     return loaded
 
 
@@ -146,30 +156,9 @@ def pipeline_task(
     Not retried: the raw rows are dropped part by part as they are validated."""
     with database_slot():
         checked, loaded = importing.pipeline_step(engine, ctx, export, holder, prints)
-    logger = get_run_logger()
-    if isinstance(checked, Rejected):
-        logger.info("the file is refused: %s", ", ".join(e.code for e in checked.file_errors))
-    else:
-        logger.info(
-            "%d rows valid, %d rejected (%d customers)",
-            checked.rows_valid,
-            checked.rows_rejected,
-            checked.customers_rejected,
-        )
+    _log_checked(checked)
     if loaded is not None:
-        c = loaded.counts
-        logger.info(
-            "%s: customers +%d ~%d =%d, deactivated %d, reactivated %d; contacts +%d ~%d =%d",
-            loaded.status,
-            c.customers_inserted,
-            c.customers_updated,
-            c.customers_unchanged,
-            c.customers_deactivated,
-            c.customers_reactivated,
-            c.contacts_inserted,
-            c.contacts_updated,
-            c.contacts_unchanged,
-        )
+        _log_loaded(loaded)
     return checked, loaded
 
 
